@@ -1,0 +1,187 @@
+"""The exceptions wamd raises.
+
+Every error wamd raises on purpose is a :class:`WamdError`. Each layer has one base
+class (``CryptoError``, ``BinaryError``, ``NoiseError``, ``SignalError``,
+``AuthStateError``, ``ConnectionError_``…) and specific subclasses below it, so callers
+can catch as broadly or as narrowly as they need. Messages say what was wrong and where
+(a field, a file, an offset), and never contain key material.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthStateError",
+    "BinaryError",
+    "CertificateError",
+    "ConnectionClosedError",
+    "ConnectionError_",
+    "CorruptStoreError",
+    "CryptoError",
+    "DecryptionError",
+    "DuplicateMessageError",
+    "FrameError",
+    "HandshakeError",
+    "InvalidKeyError",
+    "InvalidMessageError",
+    "InvalidSignatureError",
+    "JidError",
+    "MigrationError",
+    "NoSessionError",
+    "NodeDecodeError",
+    "NodeEncodeError",
+    "NoiseError",
+    "PairingError",
+    "ProtoDecodeError",
+    "SignalError",
+    "StoreLockedError",
+    "StoreSchemaError",
+    "TimeoutError_",
+    "UntrustedIdentityError",
+    "UsageError",
+    "WamdError",
+]
+
+
+class WamdError(Exception):
+    """Base class of every error wamd raises on purpose."""
+
+
+# --- crypto -----------------------------------------------------------------------------
+
+
+class CryptoError(WamdError):
+    """A cryptographic primitive was given bad input or failed a check."""
+
+
+class InvalidKeyError(CryptoError):
+    """A key has the wrong length or form."""
+
+
+class InvalidSignatureError(CryptoError):
+    """A signature did not verify, or is not 64 bytes."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext failed to decrypt: bad tag or MAC, bad padding, or truncated."""
+
+
+class ProtoDecodeError(WamdError):
+    """Bytes that should hold a protobuf message could not be parsed as one."""
+
+
+# --- binary nodes -------------------------------------------------------------------------
+
+
+class BinaryError(WamdError):
+    """A binary node (WABinary) could not be encoded or decoded."""
+
+
+class NodeDecodeError(BinaryError):
+    """Bytes that should hold a binary node are malformed; the message gives the offset."""
+
+
+class NodeEncodeError(BinaryError):
+    """A node cannot be written on the wire (bad tag, attribute or content type)."""
+
+
+class JidError(BinaryError):
+    """A string is not a valid JID."""
+
+
+# --- noise transport -----------------------------------------------------------------------
+
+
+class NoiseError(WamdError):
+    """The Noise transport failed."""
+
+
+class HandshakeError(NoiseError):
+    """The Noise handshake failed (bad message, wrong state, decrypt failure)."""
+
+
+class FrameError(NoiseError):
+    """A frame is malformed or over the size limit, or failed to decrypt."""
+
+
+class CertificateError(HandshakeError):
+    """The server certificate chain failed a check; ``check`` names which one."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(f"certificate check '{check}' failed: {message}")
+        self.check = check
+
+
+# --- signal ------------------------------------------------------------------------------
+
+
+class SignalError(WamdError):
+    """The Signal protocol layer refused a message or a key."""
+
+
+class InvalidMessageError(SignalError):
+    """A Signal message is malformed, has a bad MAC or version, or cannot be decrypted."""
+
+
+class DuplicateMessageError(InvalidMessageError):
+    """A Signal message was already decrypted (replay or duplicate delivery)."""
+
+
+class NoSessionError(SignalError):
+    """There is no session (or sender key) for the address."""
+
+
+class UntrustedIdentityError(SignalError):
+    """A peer's identity key is not the one on record."""
+
+
+# --- auth state ------------------------------------------------------------------------
+
+
+class AuthStateError(WamdError):
+    """An auth state could not be loaded or saved."""
+
+
+class CorruptStoreError(AuthStateError):
+    """A stored value or file is damaged or in an unknown form; the message names it."""
+
+
+class StoreSchemaError(AuthStateError):
+    """A store was written by a newer (or unknown) schema version."""
+
+
+class StoreLockedError(AuthStateError):
+    """Another process holds the store (or this account in it)."""
+
+
+class MigrationError(AuthStateError):
+    """A migration between auth-state backends could not be done; nothing was written."""
+
+
+# --- connection --------------------------------------------------------------------------
+
+
+class ConnectionError_(WamdError):  # noqa: N801 - avoids shadowing the builtin
+    """The connection to the server failed or was closed."""
+
+
+class ConnectionClosedError(ConnectionError_):
+    """The connection is closed; ``status_code`` says why where the server told us."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TimeoutError_(ConnectionError_):  # noqa: N801 - avoids shadowing the builtin
+    """A request got no answer in time."""
+
+
+class PairingError(ConnectionError_):
+    """Linking a device failed: a bad pair-success, signature, HMAC or pairing code."""
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+class UsageError(WamdError):
+    """A command-line argument or API argument is invalid."""

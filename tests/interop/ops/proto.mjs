@@ -1,0 +1,25 @@
+// Protobuf encode/decode by dotted WAProto type name, through Baileys' protobufjs build.
+import { proto } from 'baileys'
+
+function lookup(name) {
+	let t = proto
+	for (const part of name.split('.')) {
+		t = t?.[part]
+		if (!t) throw new Error(`no proto type ${name}`)
+	}
+	return t
+}
+
+export const ops = {
+	async proto_encode({ type, object }) {
+		const T = lookup(type)
+		const err = T.verify ? T.verify(T.fromObject(object)) : null
+		if (err) throw new Error(err)
+		return Buffer.from(T.encode(T.fromObject(object)).finish())
+	},
+	async proto_decode({ type, data }) {
+		const T = lookup(type)
+		const msg = T.decode(data)
+		return T.toObject(msg, { longs: String, enums: Number, bytes: Buffer, defaults: false })
+	}
+}
