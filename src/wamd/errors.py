@@ -160,7 +160,7 @@ class MigrationError(AuthStateError):
 # --- connection --------------------------------------------------------------------------
 
 
-class ConnectionError_(WamdError):  # noqa: N801 - avoids shadowing the builtin
+class ConnectionError_(WamdError):  # trailing _ avoids shadowing the builtin
     """The connection to the server failed or was closed."""
 
 
@@ -172,7 +172,7 @@ class ConnectionClosedError(ConnectionError_):
         self.status_code = status_code
 
 
-class TimeoutError_(ConnectionError_):  # noqa: N801 - avoids shadowing the builtin
+class TimeoutError_(ConnectionError_):  # trailing _ avoids shadowing the builtin
     """A request got no answer in time."""
 
 

@@ -2,7 +2,7 @@
 // own Curve.verify accepts any 64-byte signature and is exposed only to demonstrate that.
 import curveJs from 'curve25519-js'
 import { Curve, hkdf } from 'baileys'
-import { createHash, createHmac } from 'node:crypto'
+import { createHash, createHmac, hkdfSync } from 'node:crypto'
 
 export const ops = {
 	async keypair() {
@@ -25,8 +25,12 @@ export const ops = {
 		const kp = curveJs.generateKeyPair(priv)
 		return Buffer.from(kp.public)
 	},
+	// Baileys' own hkdf (whatsapp-rust-bridge) takes `info` as a string.
 	async hkdf({ ikm, length, salt, info }) {
-		return Buffer.from(await hkdf(ikm, length, { salt, info }))
+		return Buffer.from(await hkdf(ikm, length, { salt, info: info.toString('utf8') }))
+	},
+	async node_hkdf({ ikm, length, salt, info }) {
+		return Buffer.from(hkdfSync('sha256', ikm, salt, info, length))
 	},
 	async sha256({ data }) {
 		return createHash('sha256').update(data).digest()
