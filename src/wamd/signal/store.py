@@ -18,7 +18,27 @@ __all__ = ["KeyCategory", "KeyChanges", "KeyStore"]
 
 
 class KeyCategory(enum.StrEnum):
-    """The categories of keys an auth state holds (Baileys' names, which are its file prefixes)."""
+    """The categories of keys an auth state holds (Baileys' names, which are its file prefixes).
+
+    What the (opaque to backends) value bytes hold, per category, in wamd's native form:
+
+    ================== ========================== ===========================================
+    category           id                         value
+    ================== ========================== ===========================================
+    pre-key            decimal id ("1")           private (32) || public (32)
+    session            address ("user[_dt].dev")  native ``SessionRecord`` bytes
+    sender-key         "group::user[_dt]::dev"    native ``SenderKeyRecord`` bytes
+    sender-key-memory  group JID                  UTF-8 JSON object {device JID: true}
+    app-state-sync-key base64 key id              ``AppStateSyncKeyData`` protobuf bytes
+    app-state-sync-ver collection name            UTF-8 JSON (Baileys' LTHashState shape)
+    lid-mapping        PN user / "<lid>_reverse"  UTF-8 of the mapped user
+    device-list        user                       UTF-8 JSON array of device id strings
+    tctoken            JID                        UTF-8 JSON (Baileys' shape)
+    identity-key       address                    33 bytes: 0x05 || public key
+    ================== ========================== ===========================================
+
+    The Baileys-folder backend converts each of these to and from Baileys' own JSON.
+    """
 
     PRE_KEY = "pre-key"
     SESSION = "session"
