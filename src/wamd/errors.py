@@ -30,6 +30,7 @@ __all__ = [
     "NodeDecodeError",
     "NodeEncodeError",
     "NoiseError",
+    "PairingCheckError",
     "PairingError",
     "ProtoDecodeError",
     "SignalError",
@@ -178,6 +179,14 @@ class TimeoutError_(ConnectionError_):  # trailing _ avoids shadowing the builti
 
 class PairingError(ConnectionError_):
     """Linking a device failed: a bad pair-success, signature, HMAC or pairing code."""
+
+
+class PairingCheckError(PairingError):
+    """A pairing record failed a check; ``check`` names which (``hmac``, ``account-signature``…)."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(f"pairing check '{check}' failed: {message}")
+        self.check = check
 
 
 # --- command line ------------------------------------------------------------------------
