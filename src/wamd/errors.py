@@ -23,6 +23,7 @@ __all__ = [
     "HandshakeError",
     "InvalidKeyError",
     "InvalidMessageError",
+    "InvalidRecordError",
     "InvalidSignatureError",
     "JidError",
     "MigrationError",
@@ -37,6 +38,7 @@ __all__ = [
     "StoreLockedError",
     "StoreSchemaError",
     "TimeoutError_",
+    "UnknownPreKeyError",
     "UntrustedIdentityError",
     "UsageError",
     "WamdError",
@@ -133,6 +135,14 @@ class NoSessionError(SignalError):
 
 class UntrustedIdentityError(SignalError):
     """A peer's identity key is not the one on record."""
+
+
+class UnknownPreKeyError(SignalError):
+    """A message names a one-time or signed pre-key we do not have (used up or never made)."""
+
+
+class InvalidRecordError(SignalError):
+    """Stored Signal record bytes or JSON are damaged or in an unknown form."""
 
 
 # --- auth state ------------------------------------------------------------------------
