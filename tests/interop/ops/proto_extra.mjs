@@ -26,10 +26,10 @@ function libsignalType(name) {
 	return T
 }
 
-function encodeDecode(T, object, data) {
+function encodeDecode(T, object, data, build) {
 	const out = {}
 	if (object !== undefined && object !== null) {
-		out.encoded = Buffer.from(T.encode(T.fromObject(object)).finish())
+		out.encoded = Buffer.from(T.encode(build(object)).finish())
 	}
 	if (data !== undefined && data !== null) {
 		out.decoded = T.toObject(T.decode(data), DECODE_OPTIONS)
@@ -54,11 +54,15 @@ function stripRoot(fullName) {
 export const ops = {
 	// WAProto (Baileys' static build): encode `object` and/or decode `data` in one call.
 	async proto_encode_decode({ type, object, data }) {
-		return encodeDecode(waType(type), object, data)
+		const T = waType(type)
+		return encodeDecode(T, object, data, o => T.fromObject(o))
 	},
 	// libsignal's own generated codec: type is WhisperMessage or PreKeyWhisperMessage.
+	// Built with create(), as libsignal's session cipher does (its older fromObject drops
+	// empty byte fields); these types have no 64-bit fields to convert.
 	async libsignal_proto_encode_decode({ type, object, data }) {
-		return encodeDecode(libsignalType(type), object, data)
+		const T = libsignalType(type)
+		return encodeDecode(T, object, data, o => T.create(o))
 	},
 	// The schema of a WAProto message or enum, by dotted name, as protobufjs parses it.
 	async proto_schema({ type }) {
