@@ -119,7 +119,7 @@ class HandshakeMessage(_message.Message):
     CLIENTFINISH_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def clientHello(self) -> Global___HandshakeMessage.ClientHello:
-        """Field 1 is not used on the wire."""
+        """WhatsApp's schema declares no field 1 here."""
 
     @_builtins.property
     def serverHello(self) -> Global___HandshakeMessage.ServerHello: ...
