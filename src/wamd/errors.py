@@ -25,6 +25,7 @@ __all__ = [
     "InvalidMessageError",
     "InvalidRecordError",
     "InvalidSignatureError",
+    "InvalidVersionError",
     "JidError",
     "MigrationError",
     "NoSessionError",
@@ -123,6 +124,10 @@ class SignalError(WamdError):
 
 class InvalidMessageError(SignalError):
     """A Signal message is malformed, has a bad MAC or version, or cannot be decrypted."""
+
+
+class InvalidVersionError(InvalidMessageError):
+    """A Signal message carries a version byte other than the one spoken (3)."""
 
 
 class DuplicateMessageError(InvalidMessageError):
