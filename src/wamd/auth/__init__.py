@@ -1,1 +1,25 @@
-"""(package under construction)."""
+"""Auth state: creds, the transactional key store, and the storage backends.
+
+Open an account's state with one of the ``use_*`` helpers (or :func:`memory_auth_state`);
+each returns an :class:`AuthHandle` whose ``state`` a connection runs on and whose
+``save_creds`` persists the creds.
+"""
+
+from wamd.auth.backend import StorageBackend
+from wamd.auth.backends.memory import memory_auth_state
+from wamd.auth.creds import AuthCreds, init_auth_creds
+from wamd.auth.keystore import KeyStore
+from wamd.auth.state import AuthHandle, AuthState, open_auth_state
+from wamd.signal.store import KeyCategory
+
+__all__ = [
+    "AuthCreds",
+    "AuthHandle",
+    "AuthState",
+    "KeyCategory",
+    "KeyStore",
+    "StorageBackend",
+    "init_auth_creds",
+    "memory_auth_state",
+    "open_auth_state",
+]

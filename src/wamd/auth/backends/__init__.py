@@ -1,1 +1,5 @@
-"""(package under construction)."""
+"""Storage backends for auth state: memory (NoAuth) and native SQLite (LocalAuth)."""
+
+from wamd.auth.backends.memory import MemoryBackend, memory_auth_state
+
+__all__ = ["MemoryBackend", "memory_auth_state"]

@@ -1,0 +1,331 @@
+"""The transactional key store over any storage backend.
+
+:class:`KeyStore` implements :class:`wamd.signal.store.KeyStore` on top of a raw
+:class:`~wamd.auth.backend.StorageBackend`:
+
+- ``get``/``set`` in batches; a ``None`` value deletes.
+- ``transaction(key)`` opens a transaction held in a context variable, so code called
+  from inside it (in the same task, or a task started from it) joins it. Reads see the
+  transaction's own writes; writes are staged and committed at once when the outermost
+  block exits normally; an exception rolls back. A nested block that fails is rolled
+  back to where it began (a savepoint) and its exception propagates.
+- Transactions on the same key run one at a time (a FIFO ``asyncio.Lock`` per key, held
+  until the commit is durable); different keys run concurrently.
+- Group commit: commits that arrive while the backend is busy writing are merged and
+  written together by the next backend ``write`` (one atomic, durable write, so one
+  fsync). Every caller still returns from its commit only after the write that holds
+  its changes is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+
+from wamd.auth.backend import StorageBackend
+from wamd.errors import AuthStateError, UsageError
+from wamd.signal.store import KeyChanges
+
+__all__ = ["KeyStore"]
+
+_Changes = dict[str, dict[str, bytes | None]]
+
+
+class _Transaction:
+    """The staged writes and cached reads of one open transaction."""
+
+    __slots__ = ("active", "reads", "writes")
+
+    def __init__(self) -> None:
+        self.active = True
+        self.writes: _Changes = {}
+        # Values read from the backend during the transaction (None = known missing).
+        self.reads: _Changes = {}
+
+    def snapshot(self) -> _Changes:
+        return {category: dict(values) for category, values in self.writes.items()}
+
+
+class _KeyLock:
+    """An ``asyncio.Lock`` for one transaction key, counted so idle keys are dropped."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+def _copy_changes(changes: KeyChanges) -> _Changes:
+    """A private copy of ``changes`` after checking its types."""
+    copied: _Changes = {}
+    for category, values in changes.items():
+        if not isinstance(category, str):
+            raise UsageError(f"key category must be a str, got {type(category).__name__}")
+        bucket: dict[str, bytes | None] = {}
+        for key_id, value in values.items():
+            if not isinstance(key_id, str):
+                raise UsageError(
+                    f"key id in category {category!r} must be a str, got {type(key_id).__name__}"
+                )
+            if value is None:
+                bucket[key_id] = None
+            elif isinstance(value, bytes | bytearray | memoryview):
+                bucket[key_id] = bytes(value)
+            else:
+                raise UsageError(
+                    f"value of {category}/{key_id} must be bytes or None, "
+                    f"got {type(value).__name__}"
+                )
+        if bucket:
+            copied[category] = bucket
+    return copied
+
+
+def _merge(batches: Iterable[_Changes]) -> _Changes:
+    """Apply ``batches`` in order into one change set (later changes win)."""
+    merged: _Changes = {}
+    for changes in batches:
+        for category, values in changes.items():
+            merged.setdefault(category, {}).update(values)
+    return merged
+
+
+async def _wait_durable(fut: asyncio.Future[None]) -> None:
+    """Wait for ``fut`` even if the waiting task is cancelled meanwhile.
+
+    A commit that has been handed to the writer cannot be called back, so the caller
+    keeps holding its transaction lock until the outcome is known; a cancellation that
+    arrived meanwhile is re-raised afterwards.
+    """
+    cancelled = False
+    while not fut.done():
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if fut.done():
+                break
+            cancelled = True
+        except Exception:  # the outcome is read from fut below
+            break
+    if cancelled:
+        if not fut.cancelled():
+            fut.exception()  # mark as retrieved; the cancellation wins
+        raise asyncio.CancelledError
+    fut.result()
+
+
+class _TransactionContext:
+    """The async context manager :meth:`KeyStore.transaction` returns."""
+
+    __slots__ = ("_entry", "_joined", "_key", "_savepoint", "_store", "_token", "_txn")
+
+    def __init__(self, store: KeyStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._joined: _Transaction | None = None
+        self._savepoint: _Changes | None = None
+        self._entry: _KeyLock | None = None
+        self._token: contextvars.Token[_Transaction | None] | None = None
+        self._txn: _Transaction | None = None
+
+    async def __aenter__(self) -> None:
+        store = self._store
+        store._check_open()
+        current = store._active()
+        if current is not None:
+            self._joined = current
+            self._savepoint = current.snapshot()
+            return
+        entry = store._locks.get(self._key)
+        if entry is None:
+            entry = store._locks[self._key] = _KeyLock()
+        entry.users += 1
+        self._entry = entry
+        try:
+            await entry.lock.acquire()
+        except BaseException:
+            self._drop_entry()
+            raise
+        self._txn = _Transaction()
+        self._token = store._current.set(self._txn)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._joined is not None:
+            if exc_type is not None and self._savepoint is not None:
+                self._joined.writes = self._savepoint
+            return
+        txn = self._txn
+        assert txn is not None and self._token is not None and self._entry is not None
+        txn.active = False
+        self._store._current.reset(self._token)
+        try:
+            if exc_type is None and txn.writes:
+                await self._store._commit(txn.writes)
+        finally:
+            self._entry.lock.release()
+            self._drop_entry()
+
+    def _drop_entry(self) -> None:
+        entry = self._entry
+        assert entry is not None
+        entry.users -= 1
+        if entry.users == 0 and self._store._locks.get(self._key) is entry:
+            del self._store._locks[self._key]
+
+
+class KeyStore:
+    """Transactional batch key store over a :class:`StorageBackend` (see the module doc).
+
+    One instance serves one event loop. It satisfies :class:`wamd.signal.store.KeyStore`.
+    """
+
+    def __init__(self, backend: StorageBackend) -> None:
+        self._backend = backend
+        self._current: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
+            f"wamd_keystore_txn_{id(self):x}", default=None
+        )
+        self._locks: dict[str, _KeyLock] = {}
+        self._queue: list[tuple[_Changes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._closed = False
+        self.commits = 0
+        """Number of transactions and ``set`` calls committed so far."""
+        self.backend_writes = 0
+        """Number of backend writes done so far (fewer than ``commits`` under load)."""
+
+    @property
+    def backend(self) -> StorageBackend:
+        """The storage backend this store writes to."""
+        return self._backend
+
+    def in_transaction(self) -> bool:
+        """Whether the calling context is inside an open transaction of this store."""
+        return self._active() is not None
+
+    async def get(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored values of ``ids`` in ``category`` (missing ids are absent).
+
+        Inside a transaction, the transaction's own writes (and deletes) are visible.
+        """
+        self._check_open()
+        if isinstance(ids, str):
+            raise UsageError("ids must be a sequence of str, not a single str")
+        txn = self._active()
+        if txn is None:
+            return await self._backend.read(category, list(dict.fromkeys(ids)))
+        result: dict[str, bytes] = {}
+        staged = txn.writes.get(category, {})
+        cached = txn.reads.setdefault(category, {})
+        missing: list[str] = []
+        for key_id in ids:
+            if key_id in staged or key_id in cached:
+                continue
+            missing.append(key_id)
+        if missing:
+            found = await self._backend.read(category, list(dict.fromkeys(missing)))
+            for key_id in missing:
+                cached[key_id] = found.get(key_id)
+        for key_id in ids:
+            value = staged[key_id] if key_id in staged else cached.get(key_id)
+            if value is not None:
+                result[key_id] = value
+        return result
+
+    async def set(self, changes: KeyChanges) -> None:
+        """Write (or, for ``None`` values, delete) keys atomically.
+
+        Inside a transaction the changes are staged; outside one they are committed and
+        durable when this returns.
+        """
+        self._check_open()
+        copied = _copy_changes(changes)
+        txn = self._active()
+        if txn is not None:
+            for category, values in copied.items():
+                txn.writes.setdefault(category, {}).update(values)
+            return
+        if copied:
+            await self._commit(copied)
+
+    def transaction(self, key: str = "") -> _TransactionContext:
+        """Open (or join) a transaction; ``key`` serialises transactions on one resource."""
+        return _TransactionContext(self, key)
+
+    async def aclose(self) -> None:
+        """Wait for pending commits, then refuse further use (the backend stays open)."""
+        self._closed = True
+        writer = self._writer
+        if writer is not None and not writer.done():
+            await asyncio.shield(writer)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AuthStateError("the key store is closed")
+
+    def _active(self) -> _Transaction | None:
+        txn = self._current.get()
+        if txn is None or not txn.active:
+            return None
+        return txn
+
+    async def _commit(self, changes: _Changes) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._queue.append((changes, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write_loop(), name="wamd-keystore-writer")
+        await _wait_durable(fut)
+
+    async def _write_loop(self) -> None:
+        """Write queued commits, merging all that are waiting into one backend write."""
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._write_batch(batch)
+            except BaseException as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                raise
+
+    async def _write_batch(self, batch: list[tuple[_Changes, asyncio.Future[None]]]) -> None:
+        try:
+            await self._backend.write(_merge(changes for changes, _ in batch))
+        except Exception as exc:
+            if len(batch) == 1:
+                self._settle(batch[0][1], exc)
+                return
+            # One bad commit must not fail the others: retry them one by one.
+            for changes, fut in batch:
+                try:
+                    await self._backend.write(changes)
+                except Exception as single_exc:
+                    self._settle(fut, single_exc)
+                else:
+                    self.backend_writes += 1
+                    self.commits += 1
+                    self._settle(fut, None)
+            return
+        self.backend_writes += 1
+        self.commits += len(batch)
+        for _, fut in batch:
+            self._settle(fut, None)
+
+    @staticmethod
+    def _settle(fut: asyncio.Future[None], exc: Exception | None) -> None:
+        if fut.done():
+            return
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
