@@ -21,6 +21,7 @@ __all__ = [
     "DuplicateMessageError",
     "FrameError",
     "HandshakeError",
+    "InsecureStoreError",
     "InvalidKeyError",
     "InvalidMessageError",
     "InvalidRecordError",
@@ -36,6 +37,7 @@ __all__ = [
     "PairingError",
     "ProtoDecodeError",
     "SignalError",
+    "StoreKeyError",
     "StoreLockedError",
     "StoreSchemaError",
     "TimeoutError_",
@@ -171,6 +173,14 @@ class StoreLockedError(AuthStateError):
 
 class MigrationError(AuthStateError):
     """A migration between auth-state backends could not be done; nothing was written."""
+
+
+class StoreKeyError(AuthStateError):
+    """A store's encryption key is missing, wrong, or not 32 bytes."""
+
+
+class InsecureStoreError(AuthStateError):
+    """A store file is readable or writable by other users; wamd refuses to use it."""
 
 
 # --- connection --------------------------------------------------------------------------
