@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -73,3 +75,19 @@ def test_generated_files_register_under_wamd_names() -> None:
     for mod in MODULES:
         assert mod.DESCRIPTOR.name.startswith("wamd/_proto/")
         assert mod.DESCRIPTOR.package.startswith("wamd.")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_declared_protobuf_runtime_is_new_enough_for_the_generated_code() -> None:
+    # Generated code refuses to load on a runtime older than the protoc that made it, so
+    # pyproject's lower bound must follow `make proto`.
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    floors = [re.fullmatch(r"protobuf>=([\d.]+)", d.replace(" ", "")) for d in deps]
+    floor = next(_version(m.group(1)) for m in floors if m)
+    for path in GEN_DIR.glob("*_pb2.py"):
+        made_by = re.search(r"^# Protobuf Python Version: ([\d.]+)$", path.read_text(), re.M)
+        assert made_by is not None, path.name
+        assert _version(made_by.group(1)) <= floor, path.name
