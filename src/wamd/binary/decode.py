@@ -1,0 +1,353 @@
+"""Decode WABinary bytes to a :class:`~wamd.binary.node.Node`.
+
+Built for speed in pure Python: the common cases (token strings, binary content, list
+headers) are handled inline in one function per node, packed strings are expanded with
+``bytes.hex`` and ``str.translate`` instead of per-nibble work, and binary content is
+one slice. Every malformed shape raises :class:`~wamd.errors.NodeDecodeError` with the
+offset where it was found (offsets count from the start of the node, after the flags
+byte and after inflation).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from wamd.binary._tokens import DOUBLE_BYTE_TOKENS, SINGLE_BYTE_TOKENS
+from wamd.binary.encode import MAX_DEPTH
+from wamd.binary.node import Content, Node
+from wamd.errors import NodeDecodeError
+
+__all__ = ["DEFAULT_MAX_INFLATED", "decode_node"]
+
+#: Largest inflated size accepted for a compressed node (a frame is at most 16 MiB).
+DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
+# JID parts may themselves be JIDs (``a@b@c``); bound that nesting.
+_MAX_STRING_DEPTH = 16
+
+_LIST_EMPTY = 0
+_DICTIONARY_0 = 236
+_DICTIONARY_3 = 239
+_INTEROP_JID = 245
+_FB_JID = 246
+_AD_JID = 247
+_LIST_8 = 248
+_LIST_16 = 249
+_JID_PAIR = 250
+_HEX_8 = 251
+_BINARY_8 = 252
+_BINARY_20 = 253
+_BINARY_32 = 254
+_NIBBLE_8 = 255
+
+# Byte -> token string for single-byte tokens 1..235, None for every other tag byte.
+_SINGLE: tuple[str | None, ...] = tuple(
+    SINGLE_BYTE_TOKENS[b] if 1 <= b < len(SINGLE_BYTE_TOKENS) else None for b in range(256)
+)
+# (dictionary << 8 | index) -> token.
+_DOUBLE: tuple[str, ...] = tuple(token for tokens in DOUBLE_BYTE_TOKENS for token in tokens)
+# Lowercase hex digit -> nibble-packing character; "!" marks the invalid codes 12..14.
+_NIBBLE_FROM_HEX = str.maketrans({"a": "-", "b": ".", "c": "!", "d": "!", "e": "!", "f": "\x00"})
+_AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
+
+
+def decode_node(
+    data: bytes | bytearray | memoryview, max_inflated: int = DEFAULT_MAX_INFLATED
+) -> Node:
+    """Parse one serialized node, starting with its flags byte.
+
+    If ``flags & 2`` the rest is zlib-inflated first, refusing more than
+    ``max_inflated`` bytes. Raises :class:`~wamd.errors.NodeDecodeError` for any
+    malformed, truncated or over-long input, or bytes left over after the node.
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    if not data:
+        raise NodeDecodeError("empty input: no flags byte")
+    start = 1
+    if data[0] & 2:
+        data = _inflate(data, max_inflated)
+        start = 0
+    end = len(data)
+    if start >= end:
+        raise NodeDecodeError(f"no node after the flags byte (offset {start})")
+    try:
+        node, pos = _read_node(data, start)
+    except IndexError:
+        raise NodeDecodeError(f"truncated node: input ends at offset {end}") from None
+    if pos != end:
+        raise NodeDecodeError(f"{end - pos} bytes left over after the node at offset {pos}")
+    return node
+
+
+def _inflate(data: bytes, max_inflated: int) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(memoryview(data)[1:], max(1, max_inflated))
+    except zlib.error as exc:
+        raise NodeDecodeError(f"bad zlib data after flags byte: {exc}") from None
+    if not inflater.eof:
+        if inflater.unconsumed_tail or len(out) >= max_inflated:
+            raise NodeDecodeError(f"compressed node inflates beyond {max_inflated} bytes")
+        raise NodeDecodeError("truncated zlib stream after flags byte")
+    if inflater.unused_data:
+        raise NodeDecodeError(f"{len(inflater.unused_data)} bytes after the zlib stream")
+    return out
+
+
+def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
+    """Read the node tree at ``pos``; return it and the offset after it.
+
+    One loop, no recursion: ``stack`` holds the parents' unfinished child lists. Tag
+    bytes are literals here (named in comments) because this is the hot loop.
+    """
+    single = _SINGLE
+    double = _DOUBLE
+    nibble_map = _NIBBLE_FROM_HEX
+    read_string = _read_string
+    size_all = len(data)
+    stack: list[tuple[list[Node] | None, int]] = []
+    kids: list[Node] | None = None  # the child list being filled
+    left = 0  # children still to read into ``kids``
+    root: Node | None = None
+    while True:
+        b = data[pos]
+        if b == 248:  # LIST_8
+            size = data[pos + 1]
+            pos += 2
+        elif b == 249:  # LIST_16
+            size = (data[pos + 1] << 8) | data[pos + 2]
+            pos += 3
+        elif b == 0:
+            raise NodeDecodeError(f"node with list size 0 (LIST_EMPTY) at offset {pos}")
+        else:
+            raise NodeDecodeError(f"byte {b} at offset {pos} is not a list tag (node start)")
+        if size == 0:
+            raise NodeDecodeError(f"node with list size 0 at offset {pos - 2}")
+
+        b = data[pos]
+        pos += 1
+        tag = single[b]
+        if tag is None:
+            tag, pos = read_string(data, pos, b, 0)
+            if not tag:
+                raise NodeDecodeError(f"empty tag at offset {pos - 1}")
+        attrs: dict[str, str] = {}
+        for _ in range((size - 1) >> 1):
+            b = data[pos]
+            pos += 1
+            key = single[b]
+            if key is None:
+                key, pos = read_string(data, pos, b, 0)
+            b = data[pos]
+            pos += 1
+            text = single[b]
+            if text is None:
+                if b == 255 or b == 251:  # NIBBLE_8, HEX_8
+                    head = data[pos]
+                    end = pos + 1 + (head & 0x7F)
+                    if end > size_all:
+                        raise NodeDecodeError(
+                            f"packed string at offset {pos - 1} runs past the end"
+                        )
+                    if b == 251:
+                        text = data[pos + 1 : end].hex().upper()
+                    else:
+                        text = data[pos + 1 : end].hex().translate(nibble_map)
+                        if "!" in text:
+                            _bad_nibble(data, pos + 1, end)
+                    if head & 0x80:
+                        text = text[:-1]
+                    pos = end
+                elif b == 250:  # JID_PAIR
+                    b = data[pos]
+                    if b == 0:
+                        user = ""
+                        pos += 1
+                    else:
+                        user, pos = read_string(data, pos + 1, b, 1)
+                    b = data[pos]
+                    server = single[b]
+                    if server is None:
+                        server, pos = read_string(data, pos + 1, b, 1)
+                        if not server:
+                            raise NodeDecodeError(f"JID pair with an empty server at offset {pos}")
+                    else:
+                        pos += 1
+                    text = f"{user}@{server}"
+                elif 236 <= b <= 239:  # DICTIONARY_0..3
+                    text = double[((b - 236) << 8) | data[pos]]
+                    pos += 1
+                else:
+                    text, pos = read_string(data, pos, b, 0)
+            attrs[key] = text
+
+        if size & 1:
+            node = Node(tag, attrs)
+        else:
+            b = data[pos]
+            pos += 1
+            if b == 252:  # BINARY_8
+                end = pos + 1 + data[pos]
+                if end > size_all:
+                    raise NodeDecodeError(f"BINARY_8 content at offset {pos - 1} runs past the end")
+                node = Node(tag, attrs, data[pos + 1 : end])
+                pos = end
+            elif b == 248 or b == 249:  # LIST_8, LIST_16
+                if b == 248:
+                    count = data[pos]
+                    pos += 1
+                else:
+                    count = (data[pos] << 8) | data[pos + 1]
+                    pos += 2
+                children: list[Node] = []
+                node = Node(tag, attrs, children)
+                if count:
+                    if len(stack) >= MAX_DEPTH:
+                        raise NodeDecodeError(
+                            f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
+                        )
+                    if kids is None:
+                        root = node
+                    else:
+                        kids.append(node)
+                        left -= 1
+                    stack.append((kids, left))
+                    kids = children
+                    left = count
+                    continue
+            elif b == 253 or b == 254:  # BINARY_20, BINARY_32
+                if b == 253:
+                    length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
+                    pos += 3
+                else:
+                    if pos + 4 > size_all:
+                        raise IndexError
+                    length = int.from_bytes(data[pos : pos + 4], "big")
+                    pos += 4
+                end = pos + length
+                if end > size_all:
+                    raise NodeDecodeError(
+                        f"binary content of {length} bytes at offset {pos} runs past the end"
+                        f" ({size_all} bytes)"
+                    )
+                node = Node(tag, attrs, data[pos:end])
+                pos = end
+            elif b == 0:  # LIST_EMPTY: an empty child list
+                node = Node(tag, attrs, [])
+            else:
+                text = single[b]
+                if text is None:
+                    text, pos = read_string(data, pos, b, 0)
+                node = Node(tag, attrs, text)
+
+        if kids is None:
+            return node, pos
+        kids.append(node)
+        left -= 1
+        while not left:
+            if not stack:
+                assert root is not None
+                return root, pos
+            kids, left = stack.pop()
+            if kids is None:
+                assert root is not None
+                return root, pos
+
+
+def _bad_nibble(data: bytes, start: int, end: int) -> None:
+    for offset in range(start, end):
+        for code in (data[offset] >> 4, data[offset] & 0x0F):
+            if 12 <= code <= 14:
+                raise NodeDecodeError(
+                    f"invalid nibble code {code} in packed string at offset {offset}"
+                )
+
+
+def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
+    """Read a string whose tag byte ``b`` was at ``pos - 1``; return it and the new offset."""
+    if 1 <= b < len(SINGLE_BYTE_TOKENS):
+        return SINGLE_BYTE_TOKENS[b], pos
+    if b == _JID_PAIR:
+        if depth >= _MAX_STRING_DEPTH:
+            raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
+        t = data[pos]
+        user, pos = _read_string(data, pos + 1, t, depth + 1) if t else ("", pos + 1)
+        t = data[pos]
+        server, pos = _read_string(data, pos + 1, t, depth + 1)
+        if not server:
+            raise NodeDecodeError(f"JID pair with an empty server at offset {pos - 1}")
+        return f"{user}@{server}", pos
+    if b in (_NIBBLE_8, _HEX_8):
+        head = data[pos]
+        pos += 1
+        end = pos + (head & 0x7F)
+        if end > len(data):
+            raise NodeDecodeError(f"packed string at offset {pos - 2} runs past the end")
+        text = data[pos:end].hex()
+        if b == _HEX_8:
+            text = text.upper()
+        else:
+            text = text.translate(_NIBBLE_FROM_HEX)
+            bad = text.find("!")
+            if bad >= 0:
+                code = int(data[pos:end].hex()[bad], 16)
+                raise NodeDecodeError(
+                    f"invalid nibble code {code} in packed string at offset {pos + bad // 2}"
+                )
+        if head & 0x80:
+            text = text[:-1]
+        return text, end
+    if b in (_BINARY_8, _BINARY_20, _BINARY_32):
+        start = pos - 1
+        if b == _BINARY_8:
+            length = data[pos]
+            pos += 1
+        elif b == _BINARY_20:
+            length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
+            pos += 3
+        else:
+            if pos + 4 > len(data):
+                raise IndexError
+            length = int.from_bytes(data[pos : pos + 4], "big")
+            pos += 4
+        end = pos + length
+        if end > len(data):
+            raise NodeDecodeError(
+                f"string of {length} bytes at offset {start} runs past the end ({len(data)} bytes)"
+            )
+        try:
+            return data[pos:end].decode("utf-8"), end
+        except UnicodeDecodeError as exc:
+            raise NodeDecodeError(
+                f"string at offset {start} is not valid UTF-8 (byte {pos + exc.start})"
+            ) from None
+    if b == _AD_JID:
+        if depth >= _MAX_STRING_DEPTH:
+            raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
+        domain = data[pos]
+        device = data[pos + 1]
+        user, pos = _read_string(data, pos + 3, data[pos + 2], depth + 1)
+        server = _AD_SERVERS.get(domain, "s.whatsapp.net")
+        if device:
+            return f"{user}:{device}@{server}", pos
+        return f"{user}@{server}", pos
+    if _DICTIONARY_0 <= b <= _DICTIONARY_3:
+        return _DOUBLE[((b - _DICTIONARY_0) << 8) | data[pos]], pos + 1
+    if b == _LIST_EMPTY:
+        return "", pos
+    if b in (_FB_JID, _INTEROP_JID):
+        if depth >= _MAX_STRING_DEPTH:
+            raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
+        user, pos = _read_string(data, pos + 1, data[pos], depth + 1)
+        device = (data[pos] << 8) | data[pos + 1]
+        pos += 2
+        if b == _FB_JID:
+            server, pos = _read_string(data, pos + 1, data[pos], depth + 1)
+            return f"{user}:{device}@{server}", pos
+        integrator = (data[pos] << 8) | data[pos + 1]
+        pos += 2
+        server = "interop"
+        if pos < len(data):
+            server, pos = _read_string(data, pos + 1, data[pos], depth + 1)
+        return f"{integrator}-{user}:{device}@{server}", pos
+    raise NodeDecodeError(f"invalid string tag {b} at offset {pos - 1}")
