@@ -11,10 +11,11 @@ function lookup(name) {
 }
 
 export const ops = {
+	// `object` is a plain object as toObject/toJSON give it (bytes as Buffers or base64,
+	// 64-bit integers as decimal strings, enums as numbers or names). Baileys' static build
+	// has no verify(): fromObject coerces values to the field types, so keep them in range.
 	async proto_encode({ type, object }) {
 		const T = lookup(type)
-		const err = T.verify ? T.verify(T.fromObject(object)) : null
-		if (err) throw new Error(err)
 		return Buffer.from(T.encode(T.fromObject(object)).finish())
 	},
 	async proto_decode({ type, data }) {
