@@ -72,6 +72,16 @@ def test_bad_bytes_raise_proto_decode_error_naming_what_and_type(data: bytes) ->
     assert isinstance(info.value, WamdError)
 
 
+def test_any_bytes_like_input_is_accepted() -> None:
+    data = HandshakeMessage(
+        clientHello=HandshakeMessage.ClientHello(ephemeral=b"e")
+    ).SerializeToString()
+    for form in (data, bytearray(data), memoryview(data)):
+        assert decode_proto(HandshakeMessage, form, "hello").clientHello.ephemeral == b"e"
+    with pytest.raises(ProtoDecodeError, match="hello: 1 bytes"):
+        decode_proto(HandshakeMessage, memoryview(b"\x0f"), "hello")
+
+
 def test_empty_bytes_are_an_empty_message() -> None:
     msg = decode_proto(CertChain, b"", "cert chain")
     assert msg == CertChain()

@@ -17,7 +17,7 @@ _STRING = FieldDescriptor.TYPE_STRING
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
 
 
-def decode_proto(cls: type[M], data: bytes, what: str) -> M:
+def decode_proto(cls: type[M], data: bytes | bytearray | memoryview, what: str) -> M:
     """Parse ``data`` as a ``cls`` message; ``what`` names the bytes for the error message.
 
     Raises :class:`~wamd.errors.ProtoDecodeError` if ``data`` is not a valid encoding of
@@ -27,7 +27,7 @@ def decode_proto(cls: type[M], data: bytes, what: str) -> M:
     """
     msg = cls()
     try:
-        msg.ParseFromString(data)
+        msg.ParseFromString(bytes(data))  # bytes(b) is b itself: no copy for bytes
     except DecodeError as exc:
         raise ProtoDecodeError(
             f"{what}: {len(data)} bytes are not a valid {cls.DESCRIPTOR.full_name} ({exc})"
