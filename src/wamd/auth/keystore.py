@@ -72,6 +72,8 @@ def _copy_changes(changes: KeyChanges) -> _Changes:
                 )
             if value is None:
                 bucket[key_id] = None
+            elif type(value) is bytes:
+                bucket[key_id] = value
             elif isinstance(value, bytes | bytearray | memoryview):
                 bucket[key_id] = bytes(value)
             else:
@@ -105,8 +107,6 @@ async def _wait_durable(fut: asyncio.Future[None]) -> None:
         try:
             await asyncio.shield(fut)
         except asyncio.CancelledError:
-            if fut.done():
-                break
             cancelled = True
         except Exception:  # the outcome is read from fut below
             break

@@ -1,0 +1,505 @@
+"""The native backend (LocalAuth): many accounts in one SQLite file.
+
+One file (stdlib ``sqlite3``, WAL journal, ``synchronous=FULL``) holds any number of
+accounts, each under its ``client_id``. Every ``write`` is one SQLite transaction, so it
+is atomic and durable (the WAL is fsynced) when it returns. The layout:
+
+- ``wamd_schema(version)``: the schema version; newer files are refused, older files
+  are migrated forward in one transaction when opened.
+- ``accounts(client_id, creds, key_check)``: the creds (``AuthCreds.to_bytes()``) and,
+  for an encrypted account, a sealed check value that tells a wrong key at once.
+- ``keys(client_id, category, id, value)``: every key value as a BLOB.
+
+Safety around the file: a missing folder is created 0700; the file is created 0600
+(SQLite gives its ``-wal`` and ``-shm`` files the same mode); an existing file that other
+users may read or write is refused (:class:`InsecureStoreError`), one that the group may
+read is used with a warning. A second opener of the same ``client_id`` (in this or
+another process) gets :class:`StoreLockedError`: each account is guarded by an
+``flock`` on its own lock file next to the database, released by the kernel when the
+process dies.
+
+With an ``encryption_key`` (32 bytes), values and creds are sealed with AES-256-GCM,
+a fresh 12-byte nonce per value, and ``(client_id, category, id)`` as associated data,
+so a value copied to another row or account fails to open.
+
+All database work runs on one dedicated thread per store (sqlite3 connections are
+bound to the thread that made them), never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import logging
+import os
+import sqlite3
+import stat
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from wamd.auth.creds import AuthCreds
+from wamd.auth.state import AuthHandle, open_auth_state
+from wamd.crypto import aes_gcm_decrypt, aes_gcm_encrypt
+from wamd.errors import (
+    AuthStateError,
+    CorruptStoreError,
+    CryptoError,
+    InsecureStoreError,
+    StoreKeyError,
+    StoreLockedError,
+    StoreSchemaError,
+    UsageError,
+)
+from wamd.signal.store import KeyChanges
+
+__all__ = ["SCHEMA_VERSION", "NativeBackend", "use_native_file_auth_state"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+APPLICATION_ID = 0x77616D64  # "wamd", in the SQLite header
+SCHEMA_VERSION = 2
+"""The schema version this code writes; files up to this version open."""
+
+# Forward migrations: the statements that take a file from version n-1 to n.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE wamd_schema (version INTEGER NOT NULL)",
+        "INSERT INTO wamd_schema (version) VALUES (0)",
+        "CREATE TABLE accounts (client_id TEXT PRIMARY KEY NOT NULL, creds BLOB)",
+        "CREATE TABLE keys ("
+        " client_id TEXT NOT NULL, category TEXT NOT NULL, id TEXT NOT NULL,"
+        " value BLOB NOT NULL, PRIMARY KEY (client_id, category, id)) WITHOUT ROWID",
+    ),
+    # Encryption at rest: a sealed check value per account, so a wrong key is told at once.
+    2: ("ALTER TABLE accounts ADD COLUMN key_check BLOB",),
+}
+
+_CREDS_CATEGORY = "\x00creds"
+_CHECK_CATEGORY = "\x00key-check"
+_CHECK_PLAINTEXT = b"wamd native store key check v1"
+_SEAL_VERSION = 1
+_NONCE = 12
+_SELECT_MANY = "SELECT id, value FROM keys WHERE client_id = ? AND category = ?"
+_ID_CHUNK = 500  # ids per SELECT, well below SQLite's bound-parameter limit
+
+
+def _create_or_migrate(conn: sqlite3.Connection, where: str, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema of ``conn`` to ``target``; returns the version found."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if "wamd_schema" in tables:
+            row = conn.execute("SELECT version FROM wamd_schema").fetchone()
+            if row is None or not isinstance(row[0], int):
+                raise CorruptStoreError(f"{where}: the schema version row is missing or bad")
+            found = int(row[0])
+        elif tables or app_id not in (0, APPLICATION_ID):
+            raise CorruptStoreError(f"{where} is an SQLite database but not a wamd auth store")
+        else:
+            found = 0
+        if found > SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"{where} has schema version {found}, newer than this wamd supports "
+                f"({SCHEMA_VERSION}); upgrade wamd to open it"
+            )
+        for version in range(found + 1, target + 1):
+            for statement in _MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("UPDATE wamd_schema SET version = ?", (version,))
+        if found == 0:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    if 0 < found < target:
+        _log.info("migrated %s from schema version %d to %d", where, found, target)
+    return found
+
+
+def _aad(client_id: str, category: str, key_id: str) -> bytes:
+    parts = [client_id.encode(), category.encode(), key_id.encode()]
+    return b"wamd-native\x00" + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+class _Sealer:
+    """AES-256-GCM sealing of values bound to their (client_id, category, id)."""
+
+    __slots__ = ("_client_id", "_key", "_where")
+
+    def __init__(self, key: bytes, client_id: str, where: str) -> None:
+        self._key = key
+        self._client_id = client_id
+        self._where = where
+
+    def seal(self, category: str, key_id: str, plain: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        aad = _aad(self._client_id, category, key_id)
+        return bytes([_SEAL_VERSION]) + nonce + aes_gcm_encrypt(self._key, nonce, plain, aad)
+
+    def open(self, category: str, key_id: str, sealed: bytes) -> bytes:
+        if len(sealed) < 1 + _NONCE + 16 or sealed[0] != _SEAL_VERSION:
+            raise CorruptStoreError(
+                f"{self._where}: value {category}/{key_id} is not a sealed value "
+                "(was it written without encryption?)"
+            )
+        nonce = sealed[1 : 1 + _NONCE]
+        try:
+            return aes_gcm_decrypt(
+                self._key, nonce, sealed[1 + _NONCE :], _aad(self._client_id, category, key_id)
+            )
+        except CryptoError:
+            raise CorruptStoreError(
+                f"{self._where}: value {category}/{key_id} failed authentication "
+                "(damaged, or moved from another row)"
+            ) from None
+
+
+def _prepare_path(path: Path) -> None:
+    """Create the folder (0700) and file (0600), or check an existing file's mode."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+    elif not folder.is_dir():
+        raise AuthStateError(f"{folder} is not a folder (wanted for store {path})")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise CorruptStoreError(f"{path} is not a regular file") from None
+        if mode & 0o007:
+            raise InsecureStoreError(
+                f"{path} has mode {stat.filemode(mode)}: other users may read or write its "
+                f"private keys; run 'chmod 600 {path}' (and consider the keys exposed)"
+            ) from None
+        if mode & 0o070:
+            _log.warning("%s is group-accessible (%s); chmod 600 is advised", path, oct(mode))
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _acquire_lock(path: Path, client_id: str) -> int:
+    """An exclusive flock guarding ``client_id`` in ``path``; returns its descriptor."""
+    digest = hashlib.sha256(client_id.encode()).hexdigest()[:16]
+    lock_path = path.with_name(f"{path.name}.{digest}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreLockedError(
+            f"client_id {client_id!r} in {path} is in use by another process or handle "
+            f"(lock file {lock_path})"
+        ) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{client_id}\npid {os.getpid()}\n".encode())
+    return fd
+
+
+class NativeBackend:
+    """A :class:`~wamd.auth.backend.StorageBackend` for one ``client_id`` in a SQLite file.
+
+    Open it with :meth:`open`; it holds the account's lock until :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        client_id: str,
+        executor: ThreadPoolExecutor,
+        conn: sqlite3.Connection,
+        lock_fd: int,
+        sealer: _Sealer | None,
+    ) -> None:
+        self._path = path
+        self._client_id = client_id
+        self._where = f"{path} (client_id {client_id!r})"
+        self._executor = executor
+        self._conn = conn
+        self._lock_fd = lock_fd
+        self._sealer = sealer
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def client_id(self) -> str:
+        """The account this backend reads and writes."""
+        return self._client_id
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        client_id: str = "default",
+        *,
+        encryption_key: bytes | None = None,
+    ) -> NativeBackend:
+        """Open (creating if needed) ``client_id`` in the store at ``path``.
+
+        Raises :class:`StoreLockedError` if the account is open elsewhere,
+        :class:`StoreSchemaError` for a file from a newer wamd, :class:`CorruptStoreError`
+        for a file that is not a wamd store, :class:`StoreKeyError` for a missing or
+        wrong ``encryption_key`` and :class:`InsecureStoreError` for a file others may read.
+        """
+        if not isinstance(client_id, str) or not client_id:
+            raise UsageError("client_id must be a non-empty str")
+        if encryption_key is not None and (
+            not isinstance(encryption_key, bytes) or len(encryption_key) != 32
+        ):
+            raise StoreKeyError("encryption_key must be 32 bytes (AES-256)")
+        file = Path(os.fspath(path)).absolute()
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wamd-sqlite")
+        lock_fd = -1
+        try:
+            await loop.run_in_executor(executor, _prepare_path, file)
+            lock_fd = await loop.run_in_executor(executor, _acquire_lock, file, client_id)
+            conn, sealer = await loop.run_in_executor(
+                executor, _connect, file, client_id, encryption_key
+            )
+        except BaseException:
+            if lock_fd >= 0:
+                os.close(lock_fd)
+            executor.shutdown(wait=False)
+            raise
+        return cls(
+            path=file,
+            client_id=client_id,
+            executor=executor,
+            conn=conn,
+            lock_fd=lock_fd,
+            sealer=sealer,
+        )
+
+    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        if self._closed:
+            raise AuthStateError(f"{self._where}: the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _guarded, self._where, fn, *args)
+
+    async def read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """The stored values of ``ids`` in ``category``; missing ids are absent."""
+        if not ids:
+            return {}
+        return await self._run(self._read_sync, category, list(ids))
+
+    def _read_sync(self, category: str, ids: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            marks = ",".join("?" * len(chunk))  # only placeholders are formatted in
+            query = _SELECT_MANY + f" AND id IN ({marks})"
+            rows = self._conn.execute(query, (self._client_id, category, *chunk))
+            for key_id, value in rows:
+                found[key_id] = self._unseal(category, key_id, value)
+        return found
+
+    def _unseal(self, category: str, key_id: str, value: bytes) -> bytes:
+        if self._sealer is None:
+            return bytes(value)
+        return self._sealer.open(category, key_id, bytes(value))
+
+    def _seal(self, category: str, key_id: str, value: bytes) -> bytes:
+        if self._sealer is None:
+            return value
+        return self._sealer.seal(category, key_id, value)
+
+    async def write(self, changes: KeyChanges) -> None:
+        """Apply every change in one SQLite transaction; durable when it returns."""
+        if not any(changes.values()):
+            return
+        await self._run(self._write_sync, changes)
+
+    def _write_sync(self, changes: KeyChanges) -> None:
+        cid = self._client_id
+        upserts: list[tuple[str, str, str, bytes]] = []
+        deletes: list[tuple[str, str, str]] = []
+        for category, values in changes.items():
+            for key_id, value in values.items():
+                if value is None:
+                    deletes.append((cid, category, key_id))
+                else:
+                    upserts.append((cid, category, key_id, self._seal(category, key_id, value)))
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if upserts:
+                conn.executemany(
+                    "INSERT INTO keys (client_id, category, id, value) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (client_id, category, id) DO UPDATE SET value = excluded.value",
+                    upserts,
+                )
+            if deletes:
+                conn.executemany(
+                    "DELETE FROM keys WHERE client_id = ? AND category = ? AND id = ?", deletes
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def list_ids(self, category: str) -> list[str]:
+        """Every id stored in ``category`` for this account, sorted."""
+        return await self._run(self._list_sync, category)
+
+    def _list_sync(self, category: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT id FROM keys WHERE client_id = ? AND category = ? ORDER BY id",
+            (self._client_id, category),
+        )
+        return [row[0] for row in rows]
+
+    async def count(self) -> dict[str, int]:
+        """The number of stored keys per category for this account."""
+        return await self._run(self._count_sync)
+
+    def _count_sync(self) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT category, count(*) FROM keys WHERE client_id = ? GROUP BY category",
+            (self._client_id,),
+        )
+        return {category: int(n) for category, n in rows}
+
+    async def load_creds(self) -> AuthCreds | None:
+        """The stored creds of this account, or ``None``."""
+        data = await self._run(self._load_creds_sync)
+        if data is None:
+            return None
+        return AuthCreds.from_bytes(data, where=f"creds in {self._where}")
+
+    def _load_creds_sync(self) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT creds FROM accounts WHERE client_id = ?", (self._client_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return self._unseal(_CREDS_CATEGORY, "", row[0])
+
+    async def save_creds(self, creds: AuthCreds) -> None:
+        """Replace this account's creds; durable when it returns."""
+        data = creds.to_bytes()  # on the loop: a consistent snapshot of the live object
+        await self._run(self._save_creds_sync, data)
+
+    def _save_creds_sync(self, data: bytes) -> None:
+        self._conn.execute(
+            "UPDATE accounts SET creds = ? WHERE client_id = ?",
+            (self._seal(_CREDS_CATEGORY, "", data), self._client_id),
+        )
+
+    async def close(self) -> None:
+        """Close the database and release the account's lock; safe to call twice."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._conn.close)
+        finally:
+            self._closed = True
+            self._executor.shutdown(wait=False)
+            os.close(self._lock_fd)
+
+    def __repr__(self) -> str:
+        return f"<NativeBackend {self._where}{' encrypted' if self._sealer else ''}>"
+
+
+def _guarded(where: str, fn: Callable[..., _T], *args: object) -> _T:
+    """Run ``fn`` and turn SQLite errors into auth-state errors that name the file."""
+    try:
+        return fn(*args)
+    except sqlite3.DatabaseError as exc:
+        if "malformed" in str(exc) or "not a database" in str(exc):
+            raise CorruptStoreError(f"{where} is corrupt: {exc}") from exc
+        raise AuthStateError(f"{where}: database error: {exc}") from exc
+
+
+def _connect(
+    path: Path, client_id: str, encryption_key: bytes | None
+) -> tuple[sqlite3.Connection, _Sealer | None]:
+    """Open the database (on the store's thread), migrate it, and set up the account."""
+    where = str(path)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+    except sqlite3.Error as exc:
+        raise AuthStateError(f"cannot open {where}: {exc}") from exc
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _create_or_migrate(conn, where)
+        sealer = _setup_account(conn, path, client_id, encryption_key)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise CorruptStoreError(f"{where} is not a wamd SQLite store or is damaged: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn, sealer
+
+
+def _setup_account(
+    conn: sqlite3.Connection, path: Path, client_id: str, key: bytes | None
+) -> _Sealer | None:
+    """Create the account row if missing, and check the encryption key against it."""
+    where = f"{path} (client_id {client_id!r})"
+    sealer = _Sealer(key, client_id, where) if key is not None else None
+    row = conn.execute(
+        "SELECT key_check FROM accounts WHERE client_id = ?", (client_id,)
+    ).fetchone()
+    if row is None:
+        check = sealer.seal(_CHECK_CATEGORY, "", _CHECK_PLAINTEXT) if sealer else None
+        conn.execute(
+            "INSERT INTO accounts (client_id, creds, key_check) VALUES (?, NULL, ?)",
+            (client_id, check),
+        )
+        return sealer
+    check = row[0]
+    if check is None and sealer is not None:
+        raise StoreKeyError(
+            f"{where} is stored unencrypted but an encryption_key was given; "
+            "migrate it to a new encrypted store instead"
+        )
+    if check is not None and sealer is None:
+        raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
+    if check is not None and sealer is not None:
+        try:
+            plain = sealer.open(_CHECK_CATEGORY, "", bytes(check))
+        except CorruptStoreError:
+            raise StoreKeyError(f"{where}: wrong encryption_key") from None
+        if plain != _CHECK_PLAINTEXT:
+            raise StoreKeyError(f"{where}: wrong encryption_key")
+    return sealer
+
+
+async def use_native_file_auth_state(
+    path: str | os.PathLike[str],
+    client_id: str = "default",
+    *,
+    encryption_key: bytes | None = None,
+) -> AuthHandle:
+    """Open (or create) account ``client_id`` in the SQLite store at ``path`` (LocalAuth).
+
+    See :class:`NativeBackend` for the errors it raises; close the returned handle (or
+    use it as an async context manager) to release the account's lock.
+    """
+    backend = await NativeBackend.open(path, client_id, encryption_key=encryption_key)
+    return await open_auth_state(backend)

@@ -1,0 +1,251 @@
+"""The KeyStore contract, run against every backend kind in conftest.BACKENDS."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from wamd.auth.backend import StorageBackend
+from wamd.auth.keystore import KeyStore
+from wamd.errors import AuthStateError, UsageError
+from wamd.signal.store import KeyStore as KeyStoreProtocol
+
+from .conftest import BackendKind
+
+
+class Boom(Exception):
+    """Raised inside transactions to force a rollback."""
+
+
+async def test_keystore_satisfies_the_signal_protocol(backend: StorageBackend) -> None:
+    assert isinstance(KeyStore(backend), KeyStoreProtocol)
+
+
+async def test_get_returns_only_existing_ids(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await store.set({"pre-key": {"1": b"one", "2": b"two"}, "session": {"a.0": b"s"}})
+    assert await store.get("pre-key", ["1", "2", "3"]) == {"1": b"one", "2": b"two"}
+    assert await store.get("session", ["a.0"]) == {"a.0": b"s"}
+    assert await store.get("session", []) == {}
+    assert await store.get("tctoken", ["x"]) == {}
+
+
+async def test_none_deletes_and_set_overwrites(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await store.set({"pre-key": {"1": b"one", "2": b"two"}})
+    await store.set({"pre-key": {"1": None, "2": b"TWO", "9": None}})
+    assert await store.get("pre-key", ["1", "2", "9"]) == {"2": b"TWO"}
+    assert await backend.list_ids("pre-key") == ["2"]
+
+
+async def test_values_are_stored_opaquely(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    odd = {"": b"", "id with spaces/and:colons": bytes(range(256)), "ünï": b"\x00" * 10}
+    await store.set({"app-state-sync-key": odd})
+    assert await store.get("app-state-sync-key", list(odd)) == odd
+
+
+async def test_transaction_reads_see_own_writes_and_deletes(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await store.set({"session": {"a": b"old", "b": b"keep"}})
+    async with store.transaction("a"):
+        await store.set({"session": {"a": b"new", "b": None, "c": b"added"}})
+        assert await store.get("session", ["a", "b", "c"]) == {"a": b"new", "c": b"added"}
+        # Nothing reached the backend yet.
+        assert await backend.read("session", ["a", "b", "c"]) == {"a": b"old", "b": b"keep"}
+    assert await backend.read("session", ["a", "b", "c"]) == {"a": b"new", "c": b"added"}
+
+
+async def test_error_rolls_back_everything(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await store.set({"session": {"a": b"old"}})
+    with pytest.raises(Boom):
+        async with store.transaction("a"):
+            await store.set({"session": {"a": b"new", "z": b"z"}, "pre-key": {"1": b"p"}})
+            async with store.transaction("other"):
+                await store.set({"identity-key": {"a": b"i"}})
+            raise Boom
+    assert await store.get("session", ["a", "z"]) == {"a": b"old"}
+    assert await store.get("pre-key", ["1"]) == {}
+    assert await store.get("identity-key", ["a"]) == {}
+    assert not store.in_transaction()
+
+
+async def test_nested_transaction_joins_outer_and_commits_once(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    async with store.transaction("outer"):
+        async with store.transaction("inner"):
+            await store.set({"session": {"a": b"1"}})
+            assert store.in_transaction()
+        # The inner exit committed nothing: the write is still only staged.
+        assert await backend.read("session", ["a"]) == {}
+        assert await store.get("session", ["a"]) == {"a": b"1"}
+        await store.set({"session": {"b": b"2"}})
+    assert await backend.read("session", ["a", "b"]) == {"a": b"1", "b": b"2"}
+    assert store.commits == 1
+
+
+async def test_failed_nested_block_rolls_back_to_its_start(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    async with store.transaction("outer"):
+        await store.set({"session": {"a": b"outer"}})
+        with pytest.raises(Boom):
+            async with store.transaction():
+                await store.set({"session": {"a": b"inner", "b": b"inner"}})
+                raise Boom
+        assert await store.get("session", ["a", "b"]) == {"a": b"outer"}
+    assert await backend.read("session", ["a", "b"]) == {"a": b"outer"}
+
+
+async def test_same_key_transactions_serialise(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await store.set({"session": {"counter": b"0"}})
+    inside = 0
+    most_inside = 0
+
+    async def increment() -> None:
+        nonlocal inside, most_inside
+        async with store.transaction("counter"):
+            inside += 1
+            most_inside = max(most_inside, inside)
+            value = int((await store.get("session", ["counter"]))["counter"])
+            await asyncio.sleep(0)  # let every other task try to get in
+            await store.set({"session": {"counter": str(value + 1).encode()}})
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(increment() for _ in range(30))), 30)
+    assert most_inside == 1
+    assert await store.get("session", ["counter"]) == {"counter": b"30"}
+
+
+async def test_different_key_transactions_interleave(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    a_inside = asyncio.Event()
+    b_inside = asyncio.Event()
+
+    async def run(key: str, mine: asyncio.Event, theirs: asyncio.Event) -> None:
+        async with store.transaction(key):
+            mine.set()
+            # Deadlocks (and times out) unless the other transaction is open meanwhile.
+            await asyncio.wait_for(theirs.wait(), 5)
+            await store.set({"session": {key: key.encode()}})
+
+    await asyncio.gather(run("a", a_inside, b_inside), run("b", b_inside, a_inside))
+    assert await store.get("session", ["a", "b"]) == {"a": b"a", "b": b"b"}
+
+
+async def test_concurrent_commits_are_grouped_and_all_durable(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+
+    async def one(i: int) -> None:
+        async with store.transaction(f"k{i}"):
+            await store.set({"session": {f"s{i}": i.to_bytes(2, "big")}})
+
+    await asyncio.gather(*(one(i) for i in range(200)))
+    # Every transaction returned, so every one is in the backend.
+    found = await backend.read("session", [f"s{i}" for i in range(200)])
+    assert found == {f"s{i}": i.to_bytes(2, "big") for i in range(200)}
+    assert store.commits == 200
+    assert store.backend_writes < 200
+
+
+async def test_later_commit_wins_within_a_group(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await asyncio.gather(*(store.set({"session": {"x": bytes([i])}}) for i in range(50)))
+    assert await store.get("session", ["x"]) == {"x": bytes([49])}
+
+
+async def test_task_started_inside_a_transaction_joins_it(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    async with store.transaction("a"):
+        await asyncio.create_task(store.set({"session": {"child": b"c"}}))
+        assert await backend.read("session", ["child"]) == {}
+    assert await backend.read("session", ["child"]) == {"child": b"c"}
+
+
+async def test_bad_values_are_refused(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    with pytest.raises(UsageError, match="session/a"):
+        await store.set({"session": {"a": "text"}})  # type: ignore[dict-item]
+    with pytest.raises(UsageError, match="single str"):
+        await store.get("session", "abc")
+    assert await store.get("session", ["a"]) == {}
+
+
+async def test_failing_backend_write_fails_only_that_commit(backend: StorageBackend) -> None:
+    class Flaky:
+        """Wraps a backend and refuses any write that touches category 'bad'."""
+
+        def __init__(self, inner: StorageBackend) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        async def write(self, changes: dict[str, dict[str, bytes | None]]) -> None:
+            if "bad" in changes:
+                raise AuthStateError("disk says no")
+            await self.inner.write(changes)
+
+    store = KeyStore(Flaky(backend))  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        store.set({"session": {"good1": b"1"}}),
+        store.set({"bad": {"x": b"x"}}),
+        store.set({"session": {"good2": b"2"}}),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], AuthStateError)
+    assert await backend.read("session", ["good1", "good2"]) == {"good1": b"1", "good2": b"2"}
+    assert await backend.read("bad", ["x"]) == {}
+
+
+async def test_cancelled_committer_still_waits_for_durability(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def body() -> None:
+        async with store.transaction("a"):
+            await store.set({"session": {"a": b"v"}})
+            entered.set()
+            await release.wait()
+
+    task = asyncio.create_task(body())
+    await entered.wait()
+    release.set()
+    await asyncio.sleep(0)  # the task is now committing
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Whatever the cancellation did, the lock is free and the store consistent.
+    async with store.transaction("a"):
+        value = await store.get("session", ["a"])
+    assert value in ({}, {"a": b"v"})
+
+
+async def test_closed_store_refuses_use(backend: StorageBackend) -> None:
+    store = KeyStore(backend)
+    await store.set({"session": {"a": b"1"}})
+    await store.aclose()
+    with pytest.raises(AuthStateError, match="closed"):
+        await store.get("session", ["a"])
+
+
+async def test_committed_data_survives_reopening(backend_kind: BackendKind, tmp_path: Path) -> None:
+    if not backend_kind.persistent:
+        pytest.skip("not a persistent backend")
+    first = await backend_kind.open(tmp_path, "default")
+    store = KeyStore(first)
+    async with store.transaction("a"):
+        await store.set({"session": {"a": b"kept"}, "pre-key": {"1": b"p"}})
+    await store.set({"pre-key": {"1": None}})
+    await first.close()
+    second = await backend_kind.open(tmp_path, "default")
+    try:
+        assert await second.read("session", ["a"]) == {"a": b"kept"}
+        assert await second.read("pre-key", ["1"]) == {}
+    finally:
+        await second.close()
