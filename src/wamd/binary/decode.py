@@ -11,10 +11,12 @@ byte and after inflation).
 from __future__ import annotations
 
 import zlib
+from binascii import hexlify
+from typing import NoReturn
 
 from wamd.binary._tokens import DOUBLE_BYTE_TOKENS, SINGLE_BYTE_TOKENS
 from wamd.binary.encode import MAX_DEPTH
-from wamd.binary.node import Content, Node
+from wamd.binary.node import Node
 from wamd.errors import NodeDecodeError
 
 __all__ = ["DEFAULT_MAX_INFLATED", "decode_node"]
@@ -45,8 +47,14 @@ _SINGLE: tuple[str | None, ...] = tuple(
 )
 # (dictionary << 8 | index) -> token.
 _DOUBLE: tuple[str, ...] = tuple(token for tokens in DOUBLE_BYTE_TOKENS for token in tokens)
-# Lowercase hex digit -> nibble-packing character; "!" marks the invalid codes 12..14.
-_NIBBLE_FROM_HEX = str.maketrans({"a": "-", "b": ".", "c": "!", "d": "!", "e": "!", "f": "\x00"})
+# Lowercase hex digit -> nibble-packing character, applied to ``hexlify`` output (a C table
+# lookup, where str.translate is not). The invalid codes 12..14 become 0xFF, so the ASCII
+# decode that follows fails on them at no cost to valid input.
+_NIBBLE_FROM_HEX = bytes.maketrans(b"abcdef", b"-.\xff\xff\xff\x00")
+_HEX_UPPER = bytes.maketrans(b"abcdef", b"ABCDEF")
+# Decoded JIDs by their wire bytes (see _read_node); cleared when it reaches the bound.
+_JID_CACHE: dict[bytes, str] = {}
+_JID_CACHE_SIZE = 4096
 _AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
 
 
@@ -103,12 +111,16 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
     single = _SINGLE
     double = _DOUBLE
     nibble_map = _NIBBLE_FROM_HEX
+    hex_map = _HEX_UPPER
     read_string = _read_string
+    jid_cache = _JID_CACHE
     size_all = len(data)
-    stack: list[tuple[list[Node] | None, int]] = []
-    kids: list[Node] | None = None  # the child list being filled
-    left = 0  # children still to read into ``kids``
-    root: Node | None = None
+    new = object.__new__
+    node_cls = Node
+    stack: list[tuple[list[Node], int]] = []
+    top: list[Node] = []
+    kids = top  # the child list being filled
+    left = 1  # children still to read into ``kids``
     while True:
         b = data[pos]
         if b == 248:  # LIST_8
@@ -132,7 +144,7 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
             if not tag:
                 raise NodeDecodeError(f"empty tag at offset {pos - 1}")
         attrs: dict[str, str] = {}
-        for _ in range((size - 1) >> 1):
+        for _ in range((size - 1) >> 1) if size > 2 else ():
             b = data[pos]
             pos += 1
             key = single[b]
@@ -142,7 +154,7 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
             pos += 1
             text = single[b]
             if text is None:
-                if b == 255 or b == 251:  # NIBBLE_8, HEX_8
+                if b in {255, 251}:  # NIBBLE_8, HEX_8
                     head = data[pos]
                     end = pos + 1 + (head & 0x7F)
                     if end > size_all:
@@ -150,30 +162,36 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                             f"packed string at offset {pos - 1} runs past the end"
                         )
                     if b == 251:
-                        text = data[pos + 1 : end].hex().upper()
+                        text = hexlify(data[pos + 1 : end]).translate(hex_map).decode("ascii")
                     else:
-                        text = data[pos + 1 : end].hex().translate(nibble_map)
-                        if "!" in text:
+                        try:
+                            text = (
+                                hexlify(data[pos + 1 : end]).translate(nibble_map).decode("ascii")
+                            )
+                        except UnicodeDecodeError:
                             _bad_nibble(data, pos + 1, end)
                     if head & 0x80:
                         text = text[:-1]
                     pos = end
-                elif b == 250:  # JID_PAIR
-                    b = data[pos]
-                    if b == 0:
-                        user = ""
-                        pos += 1
+                elif b in {250, 247}:  # JID_PAIR, AD_JID
+                    # JIDs repeat a lot: cache the common shapes (numeric user packed as
+                    # NIBBLE_8, token server) by their bytes.
+                    nibble_at = pos if b == 250 else pos + 2
+                    if data[nibble_at] == 255:
+                        # JID_PAIR: user, then one server token byte; AD_JID: user last.
+                        end = nibble_at + (3 if b == 250 else 2) + (data[nibble_at + 1] & 0x7F)
+                        span = data[pos - 1 : end]
+                        text = jid_cache.get(span)
+                        if text is None:
+                            text, pos = read_string(data, pos, b, 0)
+                            if pos == end:
+                                if len(jid_cache) >= _JID_CACHE_SIZE:
+                                    jid_cache.clear()
+                                jid_cache[span] = text
+                        else:
+                            pos = end
                     else:
-                        user, pos = read_string(data, pos + 1, b, 1)
-                    b = data[pos]
-                    server = single[b]
-                    if server is None:
-                        server, pos = read_string(data, pos + 1, b, 1)
-                        if not server:
-                            raise NodeDecodeError(f"JID pair with an empty server at offset {pos}")
-                    else:
-                        pos += 1
-                    text = f"{user}@{server}"
+                        text, pos = read_string(data, pos, b, 0)
                 elif 236 <= b <= 239:  # DICTIONARY_0..3
                     text = double[((b - 236) << 8) | data[pos]]
                     pos += 1
@@ -181,8 +199,9 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                     text, pos = read_string(data, pos, b, 0)
             attrs[key] = text
 
+        count = 0
         if size & 1:
-            node = Node(tag, attrs)
+            content: str | bytes | list[Node] | None = None
         else:
             b = data[pos]
             pos += 1
@@ -190,32 +209,17 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                 end = pos + 1 + data[pos]
                 if end > size_all:
                     raise NodeDecodeError(f"BINARY_8 content at offset {pos - 1} runs past the end")
-                node = Node(tag, attrs, data[pos + 1 : end])
+                content = data[pos + 1 : end]
                 pos = end
-            elif b == 248 or b == 249:  # LIST_8, LIST_16
-                if b == 248:
-                    count = data[pos]
-                    pos += 1
-                else:
-                    count = (data[pos] << 8) | data[pos + 1]
-                    pos += 2
-                children: list[Node] = []
-                node = Node(tag, attrs, children)
-                if count:
-                    if len(stack) >= MAX_DEPTH:
-                        raise NodeDecodeError(
-                            f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
-                        )
-                    if kids is None:
-                        root = node
-                    else:
-                        kids.append(node)
-                        left -= 1
-                    stack.append((kids, left))
-                    kids = children
-                    left = count
-                    continue
-            elif b == 253 or b == 254:  # BINARY_20, BINARY_32
+            elif b == 248:  # LIST_8
+                count = data[pos]
+                pos += 1
+                content = []
+            elif b == 249:  # LIST_16
+                count = (data[pos] << 8) | data[pos + 1]
+                pos += 2
+                content = []
+            elif b in {253, 254}:  # BINARY_20, BINARY_32
                 if b == 253:
                     length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
                     pos += 3
@@ -230,37 +234,42 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                         f"binary content of {length} bytes at offset {pos} runs past the end"
                         f" ({size_all} bytes)"
                     )
-                node = Node(tag, attrs, data[pos:end])
+                content = data[pos:end]
                 pos = end
             elif b == 0:  # LIST_EMPTY: an empty child list
-                node = Node(tag, attrs, [])
+                content = []
             else:
-                text = single[b]
-                if text is None:
-                    text, pos = read_string(data, pos, b, 0)
-                node = Node(tag, attrs, text)
+                content = single[b]
+                if content is None:
+                    content, pos = read_string(data, pos, b, 0)
 
-        if kids is None:
-            return node, pos
+        node = new(node_cls)
+        node.tag = tag
+        node.attrs = attrs
+        node.content = content
         kids.append(node)
         left -= 1
+        if count:
+            if len(stack) >= MAX_DEPTH:
+                raise NodeDecodeError(f"nodes nested deeper than {MAX_DEPTH} at offset {pos}")
+            stack.append((kids, left))
+            kids = content  # type: ignore[assignment]  # the new empty child list
+            left = count
+            continue
         while not left:
             if not stack:
-                assert root is not None
-                return root, pos
+                return top[0], pos
             kids, left = stack.pop()
-            if kids is None:
-                assert root is not None
-                return root, pos
 
 
-def _bad_nibble(data: bytes, start: int, end: int) -> None:
+def _bad_nibble(data: bytes, start: int, end: int) -> NoReturn:
     for offset in range(start, end):
         for code in (data[offset] >> 4, data[offset] & 0x0F):
             if 12 <= code <= 14:
                 raise NodeDecodeError(
                     f"invalid nibble code {code} in packed string at offset {offset}"
                 )
+    raise AssertionError("unreachable: no invalid nibble found")
 
 
 def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
@@ -283,17 +292,13 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
         end = pos + (head & 0x7F)
         if end > len(data):
             raise NodeDecodeError(f"packed string at offset {pos - 2} runs past the end")
-        text = data[pos:end].hex()
         if b == _HEX_8:
-            text = text.upper()
+            text = data[pos:end].hex().upper()
         else:
-            text = text.translate(_NIBBLE_FROM_HEX)
-            bad = text.find("!")
-            if bad >= 0:
-                code = int(data[pos:end].hex()[bad], 16)
-                raise NodeDecodeError(
-                    f"invalid nibble code {code} in packed string at offset {pos + bad // 2}"
-                )
+            try:
+                text = hexlify(data[pos:end]).translate(_NIBBLE_FROM_HEX).decode("ascii")
+            except UnicodeDecodeError:
+                _bad_nibble(data, pos, end)
         if head & 0x80:
             text = text[:-1]
         return text, end
