@@ -1,0 +1,251 @@
+"""The double ratchet on one :class:`SessionState`: key derivations, steps, one message.
+
+Everything here works on the state it is given and mutates it; callers
+(:mod:`wamd.signal.session_cipher`) hand in a copy and commit it only on success, so a
+message that fails any check leaves the stored record as it was.
+
+Hot paths call ``hmac.digest`` and ``cryptography``'s X25519 objects directly rather than
+the :mod:`wamd.crypto` wrappers: the per-call checks there cost about a quarter of a
+message's time, and X25519 private-key objects are cached on the state because building
+one from bytes costs as much as an agreement.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers.algorithms import AES
+from cryptography.hazmat.primitives.ciphers.modes import CBC
+
+from wamd.crypto import KeyPair
+from wamd.errors import DuplicateMessageError, InvalidKeyError, InvalidMessageError
+from wamd.signal.session_record import CHAIN_RECEIVING, CHAIN_SENDING, Chain, SessionState
+from wamd.signal.wire import (
+    MAC_LEN,
+    VERSION_BYTE,
+    ParsedSignalMessage,
+    encode_signal_message_body,
+)
+
+__all__ = [
+    "MAX_FUTURE_MESSAGES",
+    "MAX_RECEIVING_CHAINS",
+    "MAX_STORED_MESSAGE_KEYS",
+    "EphemeralKey",
+    "KeyGen",
+    "add_sending_chain",
+    "decrypt_with_state",
+    "derive_message_keys",
+    "encrypt_with_state",
+    "new_ephemeral",
+    "root_step",
+]
+
+MAX_FUTURE_MESSAGES = 2000
+"""A message more than this many ahead of its chain is refused (as libsignal does)."""
+MAX_STORED_MESSAGE_KEYS = 2000
+"""At most this many skipped message keys are kept per chain; the oldest go first."""
+MAX_RECEIVING_CHAINS = 5
+"""Receiving chains kept per session (libsignal's native implementations keep 5);
+libsignal-node keeps every one, which is why its records grow without bound."""
+
+_ZERO32 = bytes(32)
+_MSG_KEYS_INFO = b"WhisperMessageKeys"
+_RATCHET_INFO = b"WhisperRatchet"
+_ONE = b"\x01"
+_TWO = b"\x02"
+_VERSION_PREFIX = bytes((VERSION_BYTE,))
+
+
+@dataclass(frozen=True, slots=True)
+class EphemeralKey:
+    """A ratchet key pair with its 33-byte public key and a ready X25519 object."""
+
+    private: bytes
+    public33: bytes
+    key: X25519PrivateKey
+
+    def __repr__(self) -> str:
+        return f"EphemeralKey(public={self.public33.hex()}, private=<hidden>)"
+
+
+KeyGen = Callable[[], KeyPair]
+"""Where fresh ratchet key pairs come from (tests inject deterministic ones)."""
+
+
+def new_ephemeral(keygen: KeyGen | None = None) -> EphemeralKey:
+    """A fresh ratchet key pair (from ``keygen`` if given, else random)."""
+    if keygen is None:
+        key = X25519PrivateKey.generate()
+        return EphemeralKey(
+            key.private_bytes_raw(), b"\x05" + key.public_key().public_bytes_raw(), key
+        )
+    pair = keygen()
+    return EphemeralKey(
+        pair.private, pair.prefixed_public, X25519PrivateKey.from_private_bytes(pair.private)
+    )
+
+
+def _agree(key: X25519PrivateKey, public: bytes) -> bytes:
+    raw = public[1:] if len(public) == 33 else public
+    try:
+        return key.exchange(X25519PublicKey.from_public_bytes(raw))
+    except ValueError:
+        raise InvalidKeyError("peer ratchet key is not a usable X25519 public key") from None
+
+
+def _state_key(state: SessionState) -> X25519PrivateKey:
+    cached = state.ephemeral_key_cache
+    if isinstance(cached, X25519PrivateKey):
+        return cached
+    key = X25519PrivateKey.from_private_bytes(state.ephemeral_private)
+    state.ephemeral_key_cache = key
+    return key
+
+
+def root_step(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
+    """HKDF(dh, salt=root, info "WhisperRatchet") → (next root key, chain key)."""
+    prk = hmac.digest(root_key, dh_output, "sha256")
+    t1 = hmac.digest(prk, _RATCHET_INFO + _ONE, "sha256")
+    t2 = hmac.digest(prk, t1 + _RATCHET_INFO + _TWO, "sha256")
+    return t1, t2
+
+
+def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
+    """HKDF(seed, salt 32×0, info "WhisperMessageKeys") → (cipher key, MAC key, IV)."""
+    prk = hmac.digest(_ZERO32, seed, "sha256")
+    t1 = hmac.digest(prk, _MSG_KEYS_INFO + _ONE, "sha256")
+    t2 = hmac.digest(prk, t1 + _MSG_KEYS_INFO + _TWO, "sha256")
+    t3 = hmac.digest(prk, t2 + _MSG_KEYS_INFO + b"\x03", "sha256")
+    return t1, t2, t3[:16]
+
+
+def add_sending_chain(state: SessionState, remote_key: bytes) -> None:
+    """Derive the sending chain for our current ratchet key against ``remote_key``."""
+    root, chain_key = root_step(state.root_key, _agree(_state_key(state), remote_key))
+    state.chains[state.ephemeral_public] = Chain(CHAIN_SENDING, -1, chain_key, {})
+    state.root_key = root
+
+
+def _fill(chain: Chain, counter: int) -> None:
+    """Advance ``chain`` to ``counter``, storing the message keys on the way."""
+    if chain.counter >= counter:
+        return
+    if counter - chain.counter > MAX_FUTURE_MESSAGES:
+        raise InvalidMessageError(
+            f"message counter {counter} is more than {MAX_FUTURE_MESSAGES} ahead of its chain"
+        )
+    key = chain.key
+    if key is None:
+        raise InvalidMessageError("message belongs to a closed chain beyond its last key")
+    keys = chain.message_keys
+    n = chain.counter
+    while n < counter:
+        n += 1
+        keys[n] = hmac.digest(key, _ONE, "sha256")
+        key = hmac.digest(key, _TWO, "sha256")
+    chain.key = key
+    chain.counter = n
+    if len(keys) > MAX_STORED_MESSAGE_KEYS:
+        for old in sorted(keys)[: len(keys) - MAX_STORED_MESSAGE_KEYS]:
+            del keys[old]
+
+
+def _step(
+    state: SessionState, remote_key: bytes, previous_counter: int, keygen: KeyGen | None
+) -> None:
+    """A DH ratchet step on receiving a new ratchet key from the peer."""
+    previous = state.chains.get(state.last_remote_ephemeral)
+    if previous is not None:
+        _fill(previous, previous_counter)
+        previous.key = None
+    root, chain_key = root_step(state.root_key, _agree(_state_key(state), remote_key))
+    state.chains[remote_key] = Chain(CHAIN_RECEIVING, -1, chain_key, {})
+    state.root_key = root
+    old_sending = state.chains.pop(state.ephemeral_public, None)
+    if old_sending is not None:
+        state.previous_counter = old_sending.counter
+    eph = new_ephemeral(keygen)
+    state.ephemeral_public = eph.public33
+    state.ephemeral_private = eph.private
+    state.ephemeral_key_cache = eph.key
+    add_sending_chain(state, remote_key)
+    state.last_remote_ephemeral = remote_key
+    receiving = [k for k, c in state.chains.items() if c.chain_type == CHAIN_RECEIVING]
+    for k in receiving[: max(0, len(receiving) - MAX_RECEIVING_CHAINS)]:
+        del state.chains[k]
+
+
+def encrypt_with_state(state: SessionState, our_identity33: bytes, plaintext: bytes) -> bytes:
+    """Encrypt on the state's sending chain; returns the whole ``msg`` bytes."""
+    chain = state.chains.get(state.ephemeral_public)
+    if chain is None or chain.chain_type != CHAIN_SENDING or chain.key is None:
+        raise InvalidMessageError("session has no usable sending chain")
+    counter = chain.counter + 1
+    seed = hmac.digest(chain.key, _ONE, "sha256")
+    next_key = hmac.digest(chain.key, _TWO, "sha256")
+    cipher_key, mac_key, iv = derive_message_keys(seed)
+    enc = Cipher(AES(cipher_key), CBC(iv)).encryptor()
+    pad = 16 - len(plaintext) % 16
+    ciphertext = enc.update(plaintext + bytes((pad,)) * pad) + enc.finalize()
+    body = encode_signal_message_body(
+        state.ephemeral_public, counter, state.previous_counter, ciphertext
+    )
+    mac = hmac.digest(
+        mac_key,
+        our_identity33 + state.remote_identity_key + _VERSION_PREFIX + body,
+        "sha256",
+    )[:MAC_LEN]
+    chain.key = next_key
+    chain.counter = counter
+    return _VERSION_PREFIX + body + mac
+
+
+def decrypt_with_state(
+    state: SessionState,
+    msg: ParsedSignalMessage,
+    our_identity33: bytes,
+    keygen: KeyGen | None = None,
+) -> bytes:
+    """Decrypt ``msg`` with ``state``, stepping the ratchet as needed; mutates ``state``.
+
+    Raises DuplicateMessageError for a message whose key was already used, and
+    InvalidMessageError for anything else that does not check out (the MAC above all).
+    """
+    if msg.ratchet_key not in state.chains:
+        _step(state, msg.ratchet_key, msg.previous_counter, keygen)
+    chain = state.chains[msg.ratchet_key]
+    if chain.chain_type != CHAIN_RECEIVING:
+        raise InvalidMessageError("message names our own sending chain")
+    counter = msg.counter
+    if counter <= chain.counter:
+        seed = chain.message_keys.pop(counter, None)
+        if seed is None:
+            raise DuplicateMessageError(
+                f"message {counter} of this chain was already decrypted (or is too old)"
+            )
+    else:
+        _fill(chain, counter)
+        seed = chain.message_keys.pop(counter)
+    cipher_key, mac_key, iv = derive_message_keys(seed)
+    expected = hmac.digest(
+        mac_key,
+        state.remote_identity_key + our_identity33 + _VERSION_PREFIX + msg.serialized,
+        "sha256",
+    )[:MAC_LEN]
+    if not hmac.compare_digest(expected, msg.mac):
+        raise InvalidMessageError("signal message MAC does not verify")
+    ciphertext = msg.ciphertext
+    if not ciphertext or len(ciphertext) % 16:
+        raise InvalidMessageError(f"ciphertext length {len(ciphertext)} is not a multiple of 16")
+    dec = Cipher(AES(cipher_key), CBC(iv)).decryptor()
+    padded = dec.update(ciphertext) + dec.finalize()
+    pad = padded[-1]
+    if not 1 <= pad <= 16 or padded[-pad:] != bytes((pad,)) * pad:
+        raise InvalidMessageError("ciphertext has invalid PKCS#7 padding")
+    state.pending_pre_key = None
+    return padded[:-pad]

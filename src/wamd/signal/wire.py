@@ -1,0 +1,159 @@
+"""The pairwise Signal wire messages: ``msg`` (SignalMessage) and ``pkmsg`` (PreKeySignalMessage).
+
+Formats (protocol.md §6.4), version 3 only:
+
+- ``msg``: ``0x33 || SignalMessage protobuf || mac8``;
+- ``pkmsg``: ``0x33 || PreKeySignalMessage protobuf`` whose ``message`` is a whole ``msg``.
+
+Parsing checks the version byte, the length and the fields a message must carry, and
+raises :class:`~wamd.errors.InvalidMessageError` saying what is wrong. MACs are checked
+by the cipher, which has the keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from wamd._proto.signal_pb2 import PreKeySignalMessage, SignalMessage
+from wamd.errors import InvalidMessageError
+
+__all__ = [
+    "MAC_LEN",
+    "VERSION_BYTE",
+    "ParsedSignalMessage",
+    "PreKeyMessage",
+    "encode_pre_key_message",
+    "encode_signal_message_body",
+    "parse_signal_message",
+]
+
+VERSION = 3
+VERSION_BYTE = (VERSION << 4) | VERSION
+"""0x33: current and minimum version 3, the only version WhatsApp speaks."""
+MAC_LEN = 8
+_KEY_LEN = 33
+_VERSION_PREFIX = bytes((VERSION_BYTE,))
+
+
+def _check_version(data: bytes, what: str) -> None:
+    if not data:
+        raise InvalidMessageError(f"{what} is empty")
+    if data[0] != VERSION_BYTE:
+        raise InvalidMessageError(
+            f"{what} has version byte 0x{data[0]:02x}; only 0x{VERSION_BYTE:02x} (v3) is spoken"
+        )
+
+
+def _check_key(key: bytes, field: str, what: str) -> None:
+    if len(key) != _KEY_LEN or key[0] != 0x05:
+        raise InvalidMessageError(f"{what}: {field} is not a 33-byte 0x05-prefixed public key")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSignalMessage:
+    """A parsed ``msg``: its fields, the protobuf bytes the MAC covers, and the MAC."""
+
+    ratchet_key: bytes
+    counter: int
+    previous_counter: int
+    ciphertext: bytes
+    serialized: bytes
+    mac: bytes
+
+
+def parse_signal_message(data: bytes) -> ParsedSignalMessage:
+    """Parse a whole ``msg`` (version byte, protobuf, MAC)."""
+    what = "signal message"
+    _check_version(data, what)
+    if len(data) < 1 + MAC_LEN + 1:
+        raise InvalidMessageError(f"{what} is truncated: {len(data)} bytes")
+    body = data[1:-MAC_LEN]
+    msg = SignalMessage()
+    try:
+        msg.ParseFromString(body)
+    except DecodeError:
+        raise InvalidMessageError(f"{what}: {len(body)} protobuf bytes do not parse") from None
+    if not (msg.HasField("ratchetKey") and msg.HasField("counter") and msg.HasField("ciphertext")):
+        raise InvalidMessageError(f"{what} lacks its ratchet key, counter or ciphertext")
+    _check_key(msg.ratchetKey, "ratchet key", what)
+    return ParsedSignalMessage(
+        msg.ratchetKey, msg.counter, msg.previousCounter, msg.ciphertext, body, data[-MAC_LEN:]
+    )
+
+
+def encode_signal_message_body(
+    ratchet_key: bytes, counter: int, previous_counter: int, ciphertext: bytes
+) -> bytes:
+    """The protobuf part of a ``msg`` (what goes between the version byte and the MAC)."""
+    return SignalMessage(
+        ratchetKey=ratchet_key,
+        counter=counter,
+        previousCounter=previous_counter,
+        ciphertext=ciphertext,
+    ).SerializeToString()
+
+
+@dataclass(frozen=True, slots=True)
+class PreKeyMessage:
+    """A parsed ``pkmsg``: which of our pre-keys it used, the sender's keys, the inner ``msg``.
+
+    Parse one first to learn which pre-keys to load, then pass it to
+    :func:`wamd.signal.session_cipher.decrypt_pre_key_message`.
+    """
+
+    pre_key_id: int | None
+    signed_pre_key_id: int
+    base_key: bytes
+    identity_key: bytes
+    registration_id: int
+    message: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> PreKeyMessage:
+        """Parse a whole ``pkmsg`` (version byte and protobuf)."""
+        what = "pre-key signal message"
+        _check_version(data, what)
+        msg = PreKeySignalMessage()
+        try:
+            msg.ParseFromString(data[1:])
+        except DecodeError:
+            raise InvalidMessageError(
+                f"{what}: {len(data) - 1} protobuf bytes do not parse"
+            ) from None
+        for field in ("baseKey", "identityKey", "message", "signedPreKeyId"):
+            if not msg.HasField(field):
+                raise InvalidMessageError(f"{what} lacks field {field}")
+        _check_key(msg.baseKey, "base key", what)
+        _check_key(msg.identityKey, "identity key", what)
+        return cls(
+            msg.preKeyId if msg.HasField("preKeyId") else None,
+            msg.signedPreKeyId,
+            msg.baseKey,
+            msg.identityKey,
+            msg.registrationId,
+            msg.message,
+        )
+
+
+def encode_pre_key_message(
+    message: bytes,
+    *,
+    pre_key_id: int | None,
+    signed_pre_key_id: int,
+    base_key: bytes,
+    identity_key: bytes,
+    registration_id: int,
+) -> bytes:
+    """A whole ``pkmsg``: version byte and protobuf wrapping the ``msg`` bytes."""
+    pk = PreKeySignalMessage(
+        baseKey=base_key,
+        identityKey=identity_key,
+        message=message,
+        registrationId=registration_id,
+        signedPreKeyId=signed_pre_key_id,
+    )
+    if pre_key_id is not None:
+        pk.preKeyId = pre_key_id
+    return _VERSION_PREFIX + pk.SerializeToString()
