@@ -6,6 +6,7 @@ each returns an :class:`AuthHandle` whose ``state`` a connection runs on and who
 """
 
 from wamd.auth.backend import StorageBackend
+from wamd.auth.backends.baileys import use_multi_file_auth_state
 from wamd.auth.backends.memory import memory_auth_state
 from wamd.auth.backends.native import use_native_file_auth_state
 from wamd.auth.creds import AuthCreds, init_auth_creds
@@ -23,5 +24,6 @@ __all__ = [
     "init_auth_creds",
     "memory_auth_state",
     "open_auth_state",
+    "use_multi_file_auth_state",
     "use_native_file_auth_state",
 ]
