@@ -122,29 +122,19 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
     kids = top  # the child list being filled
     left = 1  # children still to read into ``kids``
     while True:
-        b = data[pos]
-        if b == 248:  # LIST_8
+        if data[pos] == 248:  # LIST_8, the usual node start; the tag is nearly always a token
             size = data[pos + 1]
-            pos += 2
-        elif b == 249:  # LIST_16
-            size = (data[pos + 1] << 8) | data[pos + 2]
+            tag = single[data[pos + 2]]
             pos += 3
-        elif b == 0:
-            raise NodeDecodeError(f"node with list size 0 (LIST_EMPTY) at offset {pos}")
+            if not size or tag is None:
+                pos -= 1
+                tag, pos = _read_tag(data, pos, size)
         else:
-            raise NodeDecodeError(f"byte {b} at offset {pos} is not a list tag (node start)")
-        if size == 0:
-            raise NodeDecodeError(f"node with list size 0 at offset {pos - 2}")
-
-        b = data[pos]
-        pos += 1
-        tag = single[b]
-        if tag is None:
-            tag, pos = read_string(data, pos, b, 0)
-            if not tag:
-                raise NodeDecodeError(f"empty tag at offset {pos - 1}")
+            size, tag, pos = _read_head(data, pos)
         attrs: dict[str, str] = {}
-        for _ in range((size - 1) >> 1) if size > 2 else ():
+        n_attrs = (size - 1) >> 1
+        while n_attrs:
+            n_attrs -= 1
             b = data[pos]
             pos += 1
             key = single[b]
@@ -199,9 +189,13 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                     text, pos = read_string(data, pos, b, 0)
             attrs[key] = text
 
-        count = 0
+        node = new(node_cls)
+        node.tag = tag
+        node.attrs = attrs
+        kids.append(node)
+        left -= 1
         if size & 1:
-            content: str | bytes | list[Node] | None = None
+            node.content = None
         else:
             b = data[pos]
             pos += 1
@@ -209,57 +203,89 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                 end = pos + 1 + data[pos]
                 if end > size_all:
                     raise NodeDecodeError(f"BINARY_8 content at offset {pos - 1} runs past the end")
-                content = data[pos + 1 : end]
+                node.content = data[pos + 1 : end]
                 pos = end
-            elif b == 248:  # LIST_8
-                count = data[pos]
-                pos += 1
-                content = []
-            elif b == 249:  # LIST_16
-                count = (data[pos] << 8) | data[pos + 1]
-                pos += 2
-                content = []
-            elif b in {253, 254}:  # BINARY_20, BINARY_32
-                if b == 253:
-                    length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
-                    pos += 3
+            elif b in {248, 249}:  # LIST_8, LIST_16: descend into the children
+                if b == 248:
+                    count = data[pos]
+                    pos += 1
                 else:
-                    if pos + 4 > size_all:
-                        raise IndexError
-                    length = int.from_bytes(data[pos : pos + 4], "big")
-                    pos += 4
-                end = pos + length
+                    count = (data[pos] << 8) | data[pos + 1]
+                    pos += 2
+                children: list[Node] = []
+                node.content = children
+                if count:
+                    if len(stack) >= MAX_DEPTH:
+                        raise NodeDecodeError(
+                            f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
+                        )
+                    stack.append((kids, left))
+                    kids = children
+                    left = count
+                    continue
+            elif b == 253:  # BINARY_20
+                end = pos + 3 + (((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2])
                 if end > size_all:
                     raise NodeDecodeError(
-                        f"binary content of {length} bytes at offset {pos} runs past the end"
-                        f" ({size_all} bytes)"
+                        f"BINARY_20 content at offset {pos - 1} runs past the end"
                     )
-                content = data[pos:end]
+                node.content = data[pos + 3 : end]
                 pos = end
+            elif b == 254:  # BINARY_32
+                node.content, pos = _read_long_binary(data, pos, b)
             elif b == 0:  # LIST_EMPTY: an empty child list
-                content = []
+                node.content = []
             else:
-                content = single[b]
-                if content is None:
-                    content, pos = read_string(data, pos, b, 0)
+                text = single[b]
+                if text is None:
+                    text, pos = read_string(data, pos, b, 0)
+                node.content = text
 
-        node = new(node_cls)
-        node.tag = tag
-        node.attrs = attrs
-        node.content = content
-        kids.append(node)
-        left -= 1
-        if count:
-            if len(stack) >= MAX_DEPTH:
-                raise NodeDecodeError(f"nodes nested deeper than {MAX_DEPTH} at offset {pos}")
-            stack.append((kids, left))
-            kids = content  # type: ignore[assignment]  # the new empty child list
-            left = count
-            continue
         while not left:
             if not stack:
                 return top[0], pos
             kids, left = stack.pop()
+
+
+def _read_head(data: bytes, pos: int) -> tuple[int, str, int]:
+    """The list size and tag of a node that does not start with LIST_8, and the offset after."""
+    b = data[pos]
+    if b == 249:  # LIST_16
+        size = (data[pos + 1] << 8) | data[pos + 2]
+        tag, pos = _read_tag(data, pos + 3, size)
+        return size, tag, pos
+    if b == 0:
+        raise NodeDecodeError(f"node with list size 0 (LIST_EMPTY) at offset {pos}")
+    raise NodeDecodeError(f"byte {b} at offset {pos} is not a list tag (node start)")
+
+
+def _read_tag(data: bytes, pos: int, size: int) -> tuple[str, int]:
+    """Check the list size and read the tag string at ``pos``."""
+    if not size:
+        raise NodeDecodeError(f"node with list size 0 at offset {pos - 2}")
+    tag, end = _read_string(data, pos + 1, data[pos], 0)
+    if not tag:
+        raise NodeDecodeError(f"empty tag at offset {pos}")
+    return tag, end
+
+
+def _read_long_binary(data: bytes, pos: int, b: int) -> tuple[bytes, int]:
+    """BINARY_20 or BINARY_32 content whose length starts at ``pos``."""
+    if b == 253:
+        length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
+        pos += 3
+    else:
+        if pos + 4 > len(data):
+            raise IndexError
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        pos += 4
+    end = pos + length
+    if end > len(data):
+        raise NodeDecodeError(
+            f"binary content of {length} bytes at offset {pos} runs past the end"
+            f" ({len(data)} bytes)"
+        )
+    return data[pos:end], end
 
 
 def _bad_nibble(data: bytes, start: int, end: int) -> NoReturn:
