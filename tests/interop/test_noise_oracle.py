@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import Oracle, OracleError
 from wamd._proto.client_payload_pb2 import ClientPayload
+from wamd._proto.handshake_pb2 import CertChain
 from wamd.crypto import KeyPair, generate_key_pair
 from wamd.noise import (
     FrameReader,
@@ -203,3 +204,15 @@ def test_baileys_refuses_an_intermediate_with_a_foreign_issuer_serial(
     (server_hello,) = FrameReader().feed(responder.process_client_hello(hello))
     with pytest.raises(OracleError, match="certification match failed"):
         oracle.call("noise_client_finish", handle=start["handle"], serverHello=server_hello)
+
+
+def test_chain_signatures_verify_with_curve25519_js(oracle: Oracle) -> None:
+    server_static, chain = _issue()
+    msg = CertChain.FromString(chain)
+    details = CertChain.NoiseCertificate.Details.FromString(msg.intermediate.details)
+    for public, cert in ((ROOT.public, msg.intermediate), (details.key, msg.leaf)):
+        assert oracle.call("verify", public=public, message=cert.details, signature=cert.signature)
+        forged = bytes([cert.signature[0] ^ 1]) + cert.signature[1:]
+        assert not oracle.call("verify", public=public, message=cert.details, signature=forged)
+    leaf = CertChain.NoiseCertificate.Details.FromString(msg.leaf.details)
+    assert leaf.key == server_static.public
