@@ -20,8 +20,8 @@ $(NODE_STAMP): tests/interop/package.json tests/interop/package-lock.json
 	touch $@
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks fuzz
+	$(VENV)/bin/ruff format --check src tests benchmarks fuzz
 
 typecheck: install
 	$(VENV)/bin/mypy
