@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +257,45 @@ def test_server_refuses_a_wrong_key_index_attribute() -> None:
             key_index_attr="4",
         )
     assert info.value.check == "key-index"
+
+
+# --- a record from a real pairing -------------------------------------------------------------
+
+
+def test_account_stored_by_real_baileys_verifies_both_ways(shared_fixtures: Path) -> None:
+    # Baileys rc14 paired against a fake phone and stored this account (with its own device
+    # signature); the pair-success it received is the account minus the device signature.
+    creds = json.loads(
+        (shared_fixtures / "baileys-auth-sample/after-qr-pairing-and-login/creds.json").read_text()
+    )
+    stored = {k: base64.b64decode(v) for k, v in creds["account"].items()}
+    identity = KeyPair(
+        base64.b64decode(creds["signedIdentityKey"]["private"]["data"]),
+        base64.b64decode(creds["signedIdentityKey"]["public"]["data"]),
+    )
+    adv_b64 = creds["advSecretKey"]
+    signed = ADVSignedDeviceIdentity(
+        details=stored["details"],
+        accountSignatureKey=stored["accountSignatureKey"],
+        accountSignature=stored["accountSignature"],
+    ).SerializeToString()
+    record = ADVSignedDeviceIdentityHMAC(
+        details=signed, hmac=hmac_sha256(base64.b64decode(adv_b64), signed)
+    ).SerializeToString()
+    result = verify_pair_success(record, adv_b64, identity)
+    assert result.key_index == 1
+    assert result.account_signature_key == stored["accountSignatureKey"]
+    ours = ADVSignedDeviceIdentity.FromString(result.account)
+    assert ours.details == stored["details"]
+    baileys_reply = ADVSignedDeviceIdentity(
+        details=stored["details"],
+        accountSignature=stored["accountSignature"],
+        deviceSignature=stored["deviceSignature"],
+    ).SerializeToString()
+    checked = verify_device_sign_reply(
+        baileys_reply,
+        sent_device_identity=record,
+        companion_identity_pub=identity.public,
+        key_index_attr="1",
+    )
+    assert checked.device_signature == stored["deviceSignature"]
