@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from wamd.auth.state import AuthHandle, open_auth_state
 from wamd.errors import AuthStateError
 from wamd.signal.store import KeyChanges
 
 if TYPE_CHECKING:
     from wamd.auth.creds import AuthCreds
-    from wamd.auth.state import AuthHandle
 
 __all__ = ["MemoryBackend", "memory_auth_state"]
 
@@ -70,6 +70,4 @@ class MemoryBackend:
 
 async def memory_auth_state() -> AuthHandle:
     """A fresh auth state that lives only in memory (NoAuth): nothing is persisted."""
-    from wamd.auth.state import open_auth_state  # noqa: PLC0415 - state imports backends
-
     return await open_auth_state(MemoryBackend())
