@@ -17,6 +17,7 @@ from tests.conftest import Oracle, OracleError
 from wamd._proto.adv_pb2 import ADVSignedDeviceIdentity, ADVSignedDeviceIdentityHMAC
 from wamd.crypto import KeyPair, generate_key_pair, hmac_sha256, shared_secret, sign
 from wamd.errors import PairingCheckError
+from wamd.events import DisconnectReason, classify_disconnect, stream_error_status
 from wamd.pairing import (
     Browser,
     PayloadOptions,
@@ -395,3 +396,36 @@ def test_forged_account_signature_passes_baileys_but_not_us(oracle: Oracle) -> N
     with pytest.raises(PairingCheckError) as info:
         verify_pair_success(forged, adv_b64, companion)
     assert info.value.check == "account-signature"
+
+
+# --- disconnect reasons -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "child"),
+    [("515", None), ("401", "conflict"), (None, "conflict"), (None, "ack"), (None, None)],
+)
+def test_stream_error_status_equals_baileys(
+    oracle: Oracle, code: str | None, child: str | None
+) -> None:
+    theirs = oracle.call("pairing_stream_error_code", code=code, childTag=child)
+    assert stream_error_status(code, child) == theirs
+
+
+def test_baileys_disconnect_codes_map_to_the_same_named_reasons(oracle: Oracle) -> None:
+    names = {
+        "connectionClosed": DisconnectReason.CONNECTION_CLOSED,
+        "connectionLost": DisconnectReason.TIMED_OUT,
+        "timedOut": DisconnectReason.TIMED_OUT,
+        "connectionReplaced": DisconnectReason.CONNECTION_REPLACED,
+        "loggedOut": DisconnectReason.LOGGED_OUT,
+        "badSession": DisconnectReason.BAD_SESSION,
+        "restartRequired": DisconnectReason.RESTART_REQUIRED,
+        "multideviceMismatch": DisconnectReason.MULTIDEVICE_MISMATCH,
+        "forbidden": DisconnectReason.FORBIDDEN,
+        "unavailableService": DisconnectReason.UNAVAILABLE,
+    }
+    theirs = oracle.call("pairing_disconnect_reasons")
+    assert set(theirs) == set(names)
+    for name, code in theirs.items():
+        assert classify_disconnect(code)[0] is names[name]

@@ -14,9 +14,11 @@ import {
 	configureSuccessfulPairing,
 	Curve,
 	derivePairingCodeKey,
+	DisconnectReason,
 	generateLoginNode,
 	generateRegistrationNode,
 	getCompanionPlatformId,
+	getErrorCodeFromStreamError,
 	hkdf,
 	proto
 } from 'baileys'
@@ -37,6 +39,16 @@ function plain(obj) {
 }
 
 export const ops = {
+	// Baileys' status code for a <stream:error> with these attrs and first child tag.
+	async pairing_stream_error_code({ code, childTag }) {
+		const attrs = code === undefined || code === null ? {} : { code }
+		const content = childTag ? [{ tag: childTag, attrs: {} }] : []
+		return getErrorCodeFromStreamError({ tag: 'stream:error', attrs, content }).statusCode
+	},
+	// Baileys' DisconnectReason table, name -> code.
+	async pairing_disconnect_reasons() {
+		return Object.fromEntries(Object.entries(DisconnectReason).filter(([k]) => isNaN(Number(k))))
+	},
 	// ClientPayload bytes for registration, from fixed keys (Baileys' generateRegistrationNode).
 	async pairing_registration_payload({ registrationId, identityPub, signedPreKeyId, signedPreKeyPub, signedPreKeySig, ...cfg }) {
 		const node = generateRegistrationNode(
