@@ -94,6 +94,13 @@ def sign_device_identity(
     _check_key(companion_identity_pub, "companion identity public key")
     if len(adv_secret) != _KEY_LEN:
         raise PairingError(f"adv secret must be {_KEY_LEN} bytes, got {len(adv_secret)}")
+    for what, value, bits in (
+        ("key_index", key_index, 32),
+        ("raw_id", raw_id, 32),
+        ("timestamp", timestamp, 64),
+    ):
+        if not 0 <= value < 1 << bits:
+            raise PairingError(f"{what} must be in 0..2**{bits}-1, got {value}")
     identity = ADVDeviceIdentity(rawId=raw_id, timestamp=timestamp, keyIndex=key_index)
     if hosted:
         identity.accountType = HOSTED

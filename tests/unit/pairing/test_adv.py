@@ -113,6 +113,20 @@ def test_hosted_records_use_the_hosted_prefixes_and_verify() -> None:
     assert verify_pair_success(record, ADV_B64, companion).hosted is True
 
 
+@pytest.mark.parametrize(
+    ("field", "value"), [("key_index", -1), ("raw_id", 2**32), ("timestamp", 2**64)]
+)
+def test_phone_refuses_out_of_range_identity_fields(field: str, value: int) -> None:
+    args: dict[str, object] = {"key_index": 1, "raw_id": 1, "timestamp": 1, field: value}
+    with pytest.raises(PairingError, match=field):
+        sign_device_identity(
+            account=generate_key_pair(),
+            companion_identity_pub=bytes(32),
+            adv_secret=ADV,
+            **args,  # type: ignore[arg-type]
+        )
+
+
 # --- refusals -----------------------------------------------------------------------------
 
 
