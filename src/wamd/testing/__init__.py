@@ -1,1 +1,39 @@
-"""(package under construction)."""
+"""A local WhatsApp stand-in for tests: :class:`FakeServer` and :class:`FakePhone`.
+
+The fake server speaks the real protocol from the server side (Noise responder with a
+certificate chain from a test root, QR and pairing-code linking with real signatures,
+login, pre-keys, stream errors and faults on demand); real Baileys clients pair and log
+in through it. See ``docs/testing.md``.
+"""
+
+from wamd.testing.connection import SERVER_JID, FakeConnection, Phase
+from wamd.testing.faults import ChainDefect, Faults, LoginFailure, Step, build_chain
+from wamd.testing.phone import FakePhone
+from wamd.testing.records import HandshakeFailure, IqError, PairingFailure, TranscriptEntry
+from wamd.testing.server import WS_PATH, FakeServer, LoginRecord
+from wamd.testing.state import Account, Device, SignedPreKey, lid_for_phone
+from wamd.testing.threaded import ServerThread
+
+__all__ = [
+    "SERVER_JID",
+    "WS_PATH",
+    "Account",
+    "ChainDefect",
+    "Device",
+    "FakeConnection",
+    "FakePhone",
+    "FakeServer",
+    "Faults",
+    "HandshakeFailure",
+    "IqError",
+    "LoginFailure",
+    "LoginRecord",
+    "PairingFailure",
+    "Phase",
+    "ServerThread",
+    "SignedPreKey",
+    "Step",
+    "TranscriptEntry",
+    "build_chain",
+    "lid_for_phone",
+]

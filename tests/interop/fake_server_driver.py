@@ -1,0 +1,88 @@
+"""Drive real Baileys clients (ops/baileys_client.mjs in the oracle) against a FakeServer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Oracle
+from wamd.testing import ServerThread
+
+Event = dict[str, Any]
+
+
+class BaileysClient:
+    """One Baileys makeWASocket (with a useMultiFileAuthState folder) run by the oracle."""
+
+    def __init__(self, oracle: Oracle, srv: ServerThread, folder: Path, **options: Any) -> None:
+        self.oracle = oracle
+        self.folder = folder
+        self.events: list[Event] = []
+        self.stray: list[str] = []
+        self.id: int = oracle.call(
+            "bc_start", url=srv.url, rootKey=srv.root_public_key, dir=str(folder), options=options
+        )
+
+    def poll(self) -> list[Event]:
+        """Fetch the events that arrived since the last poll."""
+        reply = oracle_events(self.oracle, self.id, len(self.events))
+        new: list[Event] = reply["events"]
+        self.events.extend(new)
+        self.stray = reply["stray"]
+        return new
+
+    def wait(self, predicate: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+        """The first event (old or new) matching ``predicate``; AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            for event in self.events[checked:]:
+                if predicate(event):
+                    return event
+            checked = len(self.events)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Baileys event not seen in {timeout} s; got {self.events}")
+            time.sleep(0.05)
+            self.poll()
+
+    def wait_qr(self, timeout: float = 15.0) -> str:
+        """The first QR string the client showed."""
+        return str(self.wait(lambda e: bool(e.get("qr")), timeout)["qr"])
+
+    def wait_open(self, timeout: float = 20.0) -> Event:
+        """The ``connection: open`` event."""
+        return self.wait(lambda e: e.get("connection") == "open", timeout)
+
+    def wait_close(self, socket: int | None = None, timeout: float = 20.0) -> int | None:
+        """The status code of the first ``connection: close`` (of socket ``socket``)."""
+        event = self.wait(
+            lambda e: e.get("connection") == "close" and socket in (None, e.get("socket")),
+            timeout,
+        )
+        status = event.get("status")
+        return int(status) if status is not None else None
+
+    def connection_events(self) -> list[Event]:
+        """The connection.update events so far."""
+        return [e for e in self.events if e["type"] == "connection"]
+
+    def request_pairing_code(self, phone: str) -> str:
+        """Baileys' requestPairingCode(phone) on the open socket."""
+        return str(self.oracle.call("bc_request_pairing_code", id=self.id, phone=phone))
+
+    def creds(self) -> dict[str, Any]:
+        """A summary of the client's creds now."""
+        result: dict[str, Any] = self.oracle.call("bc_creds", id=self.id)
+        return result
+
+    def end(self) -> None:
+        """End the client (no reconnect)."""
+        self.oracle.call("bc_end", id=self.id)
+
+
+def oracle_events(oracle: Oracle, client_id: int, since: int) -> dict[str, Any]:
+    """The raw ``bc_events`` reply."""
+    reply: dict[str, Any] = oracle.call("bc_events", id=client_id, since=since)
+    return reply
