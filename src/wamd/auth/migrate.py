@@ -253,7 +253,8 @@ async def migrate(
             progress(done, max(total_hint, done))
 
     src_ids = {c: sorted(await source.list_ids(c)) for c in CATEGORIES}
-    total_hint = sum(len(v) for v in src_ids.values())
+    # Reading, then (unless this is a dry run) verifying, every key once.
+    total_hint = sum(len(v) for v in src_ids.values()) * (1 if dry_run else 2)
     values = await _read_all(source, src_ids, tick)
     report = MigrationReport(
         account=account_label(creds),
@@ -284,8 +285,9 @@ async def migrate(
             undo[category] = {k: current.get(k) for k in delta}
 
     if dry_run or not report.changed:
+        total_hint = done
+        tick(0)
         return report
-    total_hint *= 2  # verifying reads everything once more
     await _write(destination, changes, creds, undo, old_creds)
     try:
         await _verify(destination, values, creds, tick)
