@@ -17,6 +17,8 @@ from typing import Any
 from wamd.auth import baileys_json
 from wamd.crypto import KeyPair, generate_key_pair, prefixed, sign
 from wamd.errors import CorruptStoreError, InvalidKeyError, StoreSchemaError
+from wamd.signal import keys as signal_keys
+from wamd.signal.repository import LocalIdentity
 
 __all__ = [
     "AuthCreds",
@@ -125,6 +127,15 @@ class AuthCreds:
         if self.me is None:
             return None
         return self.me.id.split("@", 1)[0].split(":", 1)[0]
+
+    def local_identity(self) -> LocalIdentity:
+        """Our Signal identity (identity key, registration id, signed pre-key)."""
+        spk = self.signed_pre_key
+        return LocalIdentity(
+            identity=self.signed_identity_key,
+            registration_id=self.registration_id,
+            signed_pre_key=signal_keys.SignedPreKey(spk.key_id, spk.key_pair, spk.signature),
+        )
 
     def to_bytes(self) -> bytes:
         """wamd's native, versioned storage form (compact UTF-8 JSON)."""
