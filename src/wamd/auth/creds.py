@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wamd.auth import baileys_json
 from wamd.crypto import KeyPair, generate_key_pair, prefixed, sign
 from wamd.errors import CorruptStoreError, InvalidKeyError, StoreSchemaError
 from wamd.signal import keys as signal_keys
-from wamd.signal.repository import LocalIdentity
+
+if TYPE_CHECKING:
+    from wamd.signal.repository import LocalIdentity
 
 __all__ = [
     "AuthCreds",
@@ -130,6 +132,10 @@ class AuthCreds:
 
     def local_identity(self) -> LocalIdentity:
         """Our Signal identity (identity key, registration id, signed pre-key)."""
+        # Imported here: the repository pulls in the whole cipher stack, which reading and
+        # writing creds does not need.
+        from wamd.signal.repository import LocalIdentity  # noqa: PLC0415
+
         spk = self.signed_pre_key
         return LocalIdentity(
             identity=self.signed_identity_key,
