@@ -28,6 +28,7 @@ __all__ = [
     "InvalidSignatureError",
     "InvalidVersionError",
     "JidError",
+    "MessageError",
     "MigrationError",
     "NoSessionError",
     "NodeDecodeError",
@@ -35,8 +36,12 @@ __all__ = [
     "NoiseError",
     "PairingCheckError",
     "PairingError",
+    "PreKeyFetchError",
     "ProtoDecodeError",
+    "QueryError",
+    "SendError",
     "SignalError",
+    "StanzaError",
     "StoreKeyError",
     "StoreLockedError",
     "StoreSchemaError",
@@ -183,6 +188,31 @@ class InsecureStoreError(AuthStateError):
     """A store file is readable or writable by other users; wamd refuses to use it."""
 
 
+# --- messages --------------------------------------------------------------------------
+
+
+class MessageError(WamdError):
+    """A message stanza could not be built, parsed or processed."""
+
+
+class StanzaError(MessageError):
+    """An incoming stanza is malformed: a missing attribute or child, or a bad length."""
+
+
+class PreKeyFetchError(MessageError):
+    """The server refused a device's pre-key bundle (an ``<error>`` in the key-fetch reply)."""
+
+    def __init__(self, jid: str, code: str | None, text: str | None) -> None:
+        super().__init__(f"no pre-key bundle for {jid}: error {code} {text or ''}".rstrip())
+        self.jid = jid
+        self.code = code
+        self.text = text
+
+
+class SendError(MessageError):
+    """A message could not be encrypted for any of its recipient devices."""
+
+
 # --- connection --------------------------------------------------------------------------
 
 
@@ -196,6 +226,15 @@ class ConnectionClosedError(ConnectionError_):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class QueryError(ConnectionError_):
+    """The server answered a request with ``<error code=.. text=..>``."""
+
+    def __init__(self, message: str, code: int | None, text: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.text = text
 
 
 class TimeoutError_(ConnectionError_):  # trailing _ avoids shadowing the builtin
