@@ -159,6 +159,7 @@ class MigrationReport:
     replaced_account: str | None = None
     categories: dict[str, CategoryResult] = field(default_factory=dict)
     verified: bool = False
+    skipped_files: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -180,6 +181,10 @@ class MigrationReport:
                     f"{category:<{width}}  {r.source:>6} keys: {verb} {r.written}, "
                     f"unchanged {r.unchanged}" + (extra if r.deleted else "")
                 )
+        if self.skipped_files:
+            names = ", ".join(self.skipped_files[:5])
+            more = f" and {len(self.skipped_files) - 5} more" if len(self.skipped_files) > 5 else ""
+            out.append(f"not auth files, not copied: {names}{more}")
         if not self.changed:
             out.append("destination already up to date: nothing to do")
         elif self.dry_run:
@@ -412,11 +417,14 @@ async def migrate_stores(
     try:
         dst_backend = await open_store(dst, dry_run=dry_run)
         try:
-            return await migrate(
+            report = await migrate(
                 src_backend, dst_backend, dry_run=dry_run, force=force, progress=progress
             )
         finally:
             await dst_backend.close()
+        if isinstance(src_backend, BaileysFolderBackend):
+            report.skipped_files = (await src_backend.inventory()).unknown
+        return report
     except BaseException:
         if not dry_run:
             _remove_new(dst, before, parent_existed)

@@ -230,3 +230,14 @@ def test_bad_store_syntax_is_a_usage_error(text: str) -> None:
 async def test_migrating_a_store_onto_itself_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="same store"):
         await migrate_stores(str(tmp_path), str(tmp_path / "."))
+
+
+async def test_files_that_are_not_auth_files_are_named_in_the_summary(
+    shared_fixtures: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(shared_fixtures / SAMPLE / "two-party-session" / "B", src)
+    (src / "notes.txt").write_text("x")
+    report = await migrate_stores(str(src), str(tmp_path / "o.db"))
+    assert report.skipped_files == ["notes.txt"]
+    assert "not copied: notes.txt" in "\n".join(report.lines())
