@@ -46,6 +46,15 @@ function memoryKeys() {
 	}
 }
 
+// A Baileys client's Signal side: creds, transactional in-memory keys, and its repository.
+export function newParty() {
+	const creds = initAuthCreds()
+	const raw = memoryKeys()
+	const keys = addTransactionCapability(raw, silent, { maxCommitRetries: 1, delayBetweenTriesMs: 1 })
+	const repo = makeLibSignalRepository({ creds, keys }, silent)
+	return { creds, keys, raw, repo, nextPreKeyId: 1 }
+}
+
 const parties = new Map()
 let nextParty = 1
 
@@ -58,13 +67,10 @@ function party(id) {
 export const ops = {
 	// A fresh Baileys client state; returns its id and public identity.
 	async sg_party_new() {
-		const creds = initAuthCreds()
-		const raw = memoryKeys()
-		const keys = addTransactionCapability(raw, silent, { maxCommitRetries: 1, delayBetweenTriesMs: 1 })
-		const repo = makeLibSignalRepository({ creds, keys }, silent)
+		const p = newParty()
 		const id = nextParty++
-		parties.set(id, { creds, keys, raw, repo, nextPreKeyId: 1 })
-		return { party: id, registrationId: creds.registrationId }
+		parties.set(id, p)
+		return { party: id, registrationId: p.creds.registrationId }
 	},
 	async sg_party_drop({ party: id }) {
 		parties.get(id)?.repo.close?.()

@@ -234,3 +234,32 @@ def _advance(record: SenderKeyRecord, steps: int) -> tuple[bytes, int]:
     for _ in range(steps):
         chain = hmac.digest(chain, b"\x02", "sha256")
     return chain, state.iteration + steps
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_parsers_raise_only_invalid_message_on_random_bytes(data: bytes) -> None:
+    for candidate in (data, b"\x33" + data):
+        try:
+            msg = SenderKeyMessage.parse(candidate)
+        except InvalidMessageError:
+            pass
+        else:
+            assert msg.serialize() == candidate
+        try:
+            skdm = SenderKeyDistributionMessage.parse(candidate)
+        except InvalidMessageError:
+            pass
+        else:
+            assert len(skdm.chain_key) == 32
+            assert len(skdm.signing_key) == 33
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=300))
+def test_random_bytes_never_decrypt_nor_change_the_record(data: bytes) -> None:
+    _, receiver = pair()
+    before = receiver.serialize()
+    with pytest.raises((InvalidMessageError, InvalidSignatureError, NoSessionError)):
+        group_decrypt(receiver, b"\x33" + data)
+    assert receiver.serialize() == before

@@ -16,6 +16,7 @@ from wamd.errors import (
     DuplicateMessageError,
     InvalidMessageError,
     InvalidSignatureError,
+    InvalidVersionError,
     NoSessionError,
     UnknownPreKeyError,
     UsageError,
@@ -298,7 +299,9 @@ async def test_sender_key_distribution_alone_makes_and_keeps_one_key() -> None:
     assert await alice.repo.has_sender_key(GROUP, alice.jid)
 
 
-@pytest.mark.parametrize("what", ["tampered signature", "replay", "truncated", "unknown sender"])
+@pytest.mark.parametrize(
+    "what", ["tampered signature", "replay", "truncated", "unknown sender", "wrong version"]
+)
 async def test_failed_group_decrypt_leaves_every_category_unchanged(what: str) -> None:
     alice = make_party("88800011:2@lid")
     bob = make_party("88800022:1@lid")
@@ -313,6 +316,8 @@ async def test_failed_group_decrypt_leaves_every_category_unchanged(what: str) -
         bad, error = ct[:-1] + bytes([ct[-1] ^ 1]), InvalidSignatureError
     elif what == "truncated":
         bad, error = ct[:40], InvalidMessageError
+    elif what == "wrong version":
+        bad, error = b"\x43" + ct[1:], InvalidVersionError
     else:
         bad, error, author = ct, NoSessionError, "88800099:1@lid"
     before = await snapshot(bob.store)

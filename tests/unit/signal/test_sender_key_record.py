@@ -216,3 +216,35 @@ def test_baileys_bytes_that_are_not_json_raise() -> None:
         SenderKeyRecord.from_baileys_bytes(b"\xff[")
     with pytest.raises(InvalidRecordError):
         SenderKeyRecord.from_baileys_bytes(b"[{")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 2**33) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_native_parser_raises_only_record_errors_on_random_bytes(data: bytes) -> None:
+    try:
+        record = SenderKeyRecord.deserialize(b"SK\x01" + data)
+    except InvalidRecordError:
+        pass
+    else:  # whatever parses is written back byte for byte
+        assert record.serialize() == b"SK\x01" + data
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_json_reader_raises_only_record_errors_on_random_json(obj: object) -> None:
+    for candidate in (obj, [obj]):
+        try:
+            record = SenderKeyRecord.from_baileys_json(candidate)  # type: ignore[arg-type]
+        except InvalidRecordError:
+            pass
+        else:
+            assert SenderKeyRecord.from_baileys_json(record.to_baileys_json()) == record
