@@ -139,6 +139,7 @@ class SessionStructure(_message.Message):
     ephemeralPrivate: _builtins.bytes
     lastRemoteEphemeralKey: _builtins.bytes
     previousCounter: _builtins.int
+    """libsignal-node may hold -1 here"""
     rootKey: _builtins.bytes
     baseKey: _builtins.bytes
     baseKeyType: _builtins.int

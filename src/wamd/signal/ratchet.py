@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.modes import CBC
 
 from wamd.crypto import KeyPair
 from wamd.errors import DuplicateMessageError, InvalidKeyError, InvalidMessageError
-from wamd.signal.session_record import CHAIN_RECEIVING, CHAIN_SENDING, Chain, SessionState
+from wamd.signal.session_state import CHAIN_RECEIVING, CHAIN_SENDING, Chain, SessionState
 from wamd.signal.wire import (
     MAC_LEN,
     VERSION_BYTE,
@@ -100,8 +101,10 @@ def _agree(key: X25519PrivateKey, public: bytes) -> bytes:
 
 def _state_key(state: SessionState) -> X25519PrivateKey:
     cached = state.ephemeral_key_cache
-    if isinstance(cached, X25519PrivateKey):
-        return cached
+    if cached is not None:
+        # Only new_ephemeral() and this function fill the cache, always with this type
+        # (an isinstance check against the ABC costs more than the lookup it guards).
+        return cast(X25519PrivateKey, cached)
     key = X25519PrivateKey.from_private_bytes(state.ephemeral_private)
     state.ephemeral_key_cache = key
     return key
@@ -210,31 +213,48 @@ def decrypt_with_state(
     msg: ParsedSignalMessage,
     our_identity33: bytes,
     keygen: KeyGen | None = None,
-) -> bytes:
-    """Decrypt ``msg`` with ``state``, stepping the ratchet as needed; mutates ``state``.
+) -> tuple[bytes, SessionState]:
+    """Decrypt ``msg`` with ``state``; returns the plaintext and the state to keep.
 
-    Raises DuplicateMessageError for a message whose key was already used, and
+    ``state`` itself is only changed once the message has verified: a message on a
+    chain the state already has is worked out on the side and committed at the end; one
+    that needs a DH ratchet step is worked on a copy, which is returned. Raises
+    DuplicateMessageError for a message whose key was already used, and
     InvalidMessageError for anything else that does not check out (the MAC above all).
     """
+    work = state
     if msg.ratchet_key not in state.chains:
-        _step(state, msg.ratchet_key, msg.previous_counter, keygen)
-    chain = state.chains[msg.ratchet_key]
+        work = state.copy()
+        _step(work, msg.ratchet_key, msg.previous_counter, keygen)
+    chain = work.chains[msg.ratchet_key]
     if chain.chain_type != CHAIN_RECEIVING:
         raise InvalidMessageError("message names our own sending chain")
     counter = msg.counter
+    skipped: dict[int, bytes] | None = None
+    next_key = chain.key
     if counter <= chain.counter:
-        seed = chain.message_keys.pop(counter, None)
+        seed = chain.message_keys.get(counter)
         if seed is None:
             raise DuplicateMessageError(
                 f"message {counter} of this chain was already decrypted (or is too old)"
             )
     else:
-        _fill(chain, counter)
-        seed = chain.message_keys.pop(counter)
+        if counter - chain.counter > MAX_FUTURE_MESSAGES:
+            raise InvalidMessageError(
+                f"message counter {counter} is more than {MAX_FUTURE_MESSAGES} ahead of its chain"
+            )
+        if next_key is None:
+            raise InvalidMessageError("message belongs to a closed chain beyond its last key")
+        skipped = {}
+        for n in range(chain.counter + 1, counter):
+            skipped[n] = hmac.digest(next_key, _ONE, "sha256")
+            next_key = hmac.digest(next_key, _TWO, "sha256")
+        seed = hmac.digest(next_key, _ONE, "sha256")
+        next_key = hmac.digest(next_key, _TWO, "sha256")
     cipher_key, mac_key, iv = derive_message_keys(seed)
     expected = hmac.digest(
         mac_key,
-        state.remote_identity_key + our_identity33 + _VERSION_PREFIX + msg.serialized,
+        work.remote_identity_key + our_identity33 + _VERSION_PREFIX + msg.serialized,
         "sha256",
     )[:MAC_LEN]
     if not hmac.compare_digest(expected, msg.mac):
@@ -247,5 +267,16 @@ def decrypt_with_state(
     pad = padded[-1]
     if not 1 <= pad <= 16 or padded[-pad:] != bytes((pad,)) * pad:
         raise InvalidMessageError("ciphertext has invalid PKCS#7 padding")
-    state.pending_pre_key = None
-    return padded[:-pad]
+    # Everything checked out: commit.
+    if skipped is None:
+        del chain.message_keys[counter]
+    else:
+        keys = chain.message_keys
+        keys.update(skipped)
+        chain.key = next_key
+        chain.counter = counter
+        if len(keys) > MAX_STORED_MESSAGE_KEYS:
+            for old in sorted(keys)[: len(keys) - MAX_STORED_MESSAGE_KEYS]:
+                del keys[old]
+    work.pending_pre_key = None
+    return padded[:-pad], work

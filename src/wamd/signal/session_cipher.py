@@ -122,9 +122,8 @@ def decrypt_message(
     duplicate: DuplicateMessageError | None = None
     last: InvalidMessageError | None = None
     for state in record.states_for_decrypt():
-        work = state.copy()
         try:
-            plaintext = decrypt_with_state(work, msg, identity33, keygen)
+            plaintext, work = decrypt_with_state(state, msg, identity33, keygen)
         except DuplicateMessageError as exc:
             duplicate = exc
             continue
@@ -169,8 +168,7 @@ def decrypt_pre_key_message(
     if existing is not None:
         if existing.base_key_type != BASE_KEY_THEIRS:
             raise InvalidMessageError("pre-key message carries a base key of our own session")
-        work = existing.copy()
-        plaintext = _decrypt_one(work, inner, identity33, keygen)
+        plaintext, work = _decrypt_one(existing, inner, identity33, keygen)
         work.used = now_ms
         record.sessions[work.base_key] = work
         return PreKeyDecryptResult(plaintext, None, message.identity_key, False, False)
@@ -185,7 +183,7 @@ def decrypt_pre_key_message(
         one_time_pre_key if message.pre_key_id is not None else None,
         now_ms=now_ms,
     )
-    plaintext = _decrypt_one(state, inner, identity33, keygen)
+    plaintext, state = _decrypt_one(state, inner, identity33, keygen)
     if changed:
         record.sessions.clear()
     else:
@@ -197,7 +195,7 @@ def decrypt_pre_key_message(
 
 def _decrypt_one(
     state: SessionState, inner: ParsedSignalMessage, identity33: bytes, keygen: KeyGen | None
-) -> bytes:
+) -> tuple[bytes, SessionState]:
     try:
         return decrypt_with_state(state, inner, identity33, keygen)
     except InvalidKeyError as exc:

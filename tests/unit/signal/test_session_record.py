@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wamd._proto import signal_records_pb2
 from wamd.errors import InvalidRecordError, SignalError
 from wamd.signal.session_record import (
     CHAIN_RECEIVING,
@@ -90,7 +91,7 @@ def _states(draw: st.DrawFn) -> SessionState:
         ephemeral_public=draw(_bytes33),
         ephemeral_private=draw(_bytes32),
         last_remote_ephemeral=draw(_bytes33),
-        previous_counter=draw(st.integers(0, 5000)),
+        previous_counter=draw(st.integers(-1, 5000)),
         root_key=draw(_bytes32),
         base_key=draw(_bytes33),
         base_key_type=draw(st.sampled_from([1, 2])),
@@ -121,6 +122,15 @@ def test_any_record_round_trips_through_both_forms(record: SessionRecord) -> Non
     assert from_json == record
     assert from_json.serialize() == native
     assert _dumps(SessionRecord.deserialize(native).to_libsignal_json()) == _dumps(as_json)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_records())
+def test_native_writer_matches_the_generated_protobuf_class(record: SessionRecord) -> None:
+    data = record.serialize()
+    parsed = signal_records_pb2.RecordStructure.FromString(data)
+    assert parsed.SerializeToString() == data
+    assert parsed.formatVersion == 1 and len(parsed.sessions) == len(record.sessions)
 
 
 def test_message_keys_are_written_in_numeric_order_like_javascript() -> None:
