@@ -95,28 +95,6 @@ def _merge(batches: Iterable[_Changes]) -> _Changes:
     return merged
 
 
-async def _wait_durable(fut: asyncio.Future[None]) -> None:
-    """Wait for ``fut`` even if the waiting task is cancelled meanwhile.
-
-    A commit that has been handed to the writer cannot be called back, so the caller
-    keeps holding its transaction lock until the outcome is known; a cancellation that
-    arrived meanwhile is re-raised afterwards.
-    """
-    cancelled = False
-    while not fut.done():
-        try:
-            await asyncio.shield(fut)
-        except asyncio.CancelledError:
-            cancelled = True
-        except Exception:  # the outcome is read from fut below
-            break
-    if cancelled:
-        if not fut.cancelled():
-            fut.exception()  # mark as retrieved; the cancellation wins
-        raise asyncio.CancelledError
-    fut.result()
-
-
 class _TransactionContext:
     """The async context manager :meth:`KeyStore.transaction` returns."""
 
@@ -282,9 +260,22 @@ class KeyStore:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.append((changes, fut))
-        if self._writer is None or self._writer.done():
-            self._writer = loop.create_task(self._write_loop(), name="wamd-keystore-writer")
-        await _wait_durable(fut)
+        writer = self._writer
+        if writer is None or writer.done():
+            writer = self._writer = loop.create_task(self._write_loop(), name="wamd-keystore")
+        try:
+            await fut
+        except asyncio.CancelledError:
+            # Cancelled while waiting: the changes are queued and cannot be called back,
+            # so keep the transaction's lock until this writer has written them.
+            while not writer.done():
+                try:
+                    await asyncio.shield(writer)
+                except asyncio.CancelledError:
+                    continue
+                except Exception:  # the writer's failure is logged by the loop
+                    break
+            raise
 
     async def _write_loop(self) -> None:
         """Write queued commits, merging all that are waiting into one backend write."""
@@ -292,10 +283,9 @@ class KeyStore:
             batch, self._queue = self._queue, []
             try:
                 await self._write_batch(batch)
-            except BaseException as exc:
+            except BaseException:
                 for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                    fut.cancel()
                 raise
 
     async def _write_batch(self, batch: list[tuple[_Changes, asyncio.Future[None]]]) -> None:
