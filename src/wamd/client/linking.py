@@ -16,6 +16,7 @@ linking stops. A good one updates the creds, announces them (handlers such as
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -133,6 +134,10 @@ async def _start_code_pairing(conn: Connection) -> None:
     await _call(conn.config.on_pairing_code, code, conn, "on_pairing_code")
     await conn.emit(PairingCode(code))
     browser = conn.config.browser
+    # PBKDF2 with 131072 rounds: off the event loop.
+    wrapped = await asyncio.to_thread(
+        wrap_ephemeral_pub, code, creds.pairing_ephemeral_key_pair.public
+    )
     hello = Node(
         "iq",
         {"to": SERVER_JID, "type": "set", "xmlns": "md"},
@@ -148,7 +153,7 @@ async def _start_code_pairing(conn: Connection) -> None:
                     Node(
                         "link_code_pairing_wrapped_companion_ephemeral_pub",
                         {},
-                        wrap_ephemeral_pub(code, creds.pairing_ephemeral_key_pair.public),
+                        wrapped,
                     ),
                     Node("companion_server_auth_key_pub", {}, creds.noise_key.public),
                     Node("companion_platform_id", {}, companion_platform_id(browser)),
@@ -181,14 +186,17 @@ async def on_link_code_notification(conn: Connection, node: Node) -> None:
         if conn.linking.code_ref is not None and ref != conn.linking.code_ref:
             raise PairingError("the notification names another pairing ref")
         creds = conn.state.creds
-        finish = companion_finish(
-            code=code,
-            companion_ephemeral=creds.pairing_ephemeral_key_pair,
-            identity=creds.signed_identity_key,
-            wrapped_primary_ephemeral_pub=_child_bytes(
-                reg, "link_code_pairing_wrapped_primary_ephemeral_pub"
-            ),
-            primary_identity_pub=_child_bytes(reg, "primary_identity_pub"),
+        finish = await asyncio.to_thread(
+            functools.partial(
+                companion_finish,
+                code=code,
+                companion_ephemeral=creds.pairing_ephemeral_key_pair,
+                identity=creds.signed_identity_key,
+                wrapped_primary_ephemeral_pub=_child_bytes(
+                    reg, "link_code_pairing_wrapped_primary_ephemeral_pub"
+                ),
+                primary_identity_pub=_child_bytes(reg, "primary_identity_pub"),
+            )
         )
         creds.adv_secret_key = finish.adv_secret_b64
         await conn.creds_changed("adv_secret_key")
