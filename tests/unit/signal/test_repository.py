@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from wamd.signal.keys import (
     generate_signed_pre_key,
 )
 from wamd.signal.repository import LocalIdentity, SignalRepository
+from wamd.signal.sender_key_message import SenderKeyMessage
 from wamd.signal.sender_key_record import SenderKeyRecord
 from wamd.signal.session_record import SessionRecord
 
@@ -334,3 +336,44 @@ async def test_repeated_distribution_message_writes_nothing() -> None:
     commits = bob.store.commits
     await bob.repo.process_sender_key_distribution(GROUP, alice.jid, skdm)
     assert bob.store.commits == commits
+
+
+# --- concurrency: one transaction per operation means no lost updates ---------------------------
+
+
+async def test_concurrent_group_encrypts_never_reuse_an_iteration() -> None:
+    alice = make_party("88800011:2@lid")
+    bob = make_party("88800022:1@lid")
+    results = await asyncio.gather(
+        *(alice.repo.encrypt_group_message(GROUP, alice.jid, b"m%d" % i) for i in range(40))
+    )
+    iterations = sorted(SenderKeyMessage.parse(ct).iteration for ct, _ in results)
+    assert iterations == list(range(40))
+    await bob.repo.process_sender_key_distribution(GROUP, alice.jid, results[0][1])
+    got = await asyncio.gather(
+        *(bob.repo.decrypt_group_message(GROUP, alice.jid, ct) for ct, _ in results)
+    )
+    assert sorted(got) == sorted(b"m%d" % i for i in range(40))
+    record = SenderKeyRecord.deserialize(
+        (await bob.store.get("sender-key", [f"{GROUP}::88800011_1::2"]))[f"{GROUP}::88800011_1::2"]
+    )
+    assert record.states[0].iteration == 40
+    assert not record.states[0].message_keys
+
+
+async def test_concurrent_pn_and_lid_callers_share_one_session_lock() -> None:
+    alice = make_party("15550001111:1@s.whatsapp.net")
+    bob = make_party("15550002222:3@s.whatsapp.net")
+    await alice.repo.store_lid_mapping("88877766@lid", "15550002222@s.whatsapp.net")
+    await alice.repo.inject_session(bob.jid, await bob.bundle())
+    kind, first = await alice.repo.encrypt_message(bob.jid, b"first")
+    await bob.repo.decrypt_message(alice.jid, kind, first)
+    _, reply = await bob.repo.encrypt_message(alice.jid, b"reply")
+    await alice.repo.decrypt_message(bob.jid, "msg", reply)
+    jids = [bob.jid, "88877766:3@lid"] * 15
+    sent = await asyncio.gather(
+        *(alice.repo.encrypt_message(jid, b"c%d" % i) for i, jid in enumerate(jids))
+    )
+    for i, (kind, ct) in enumerate(sent):
+        assert kind == "msg"
+        assert await bob.repo.decrypt_message(alice.jid, kind, ct) == b"c%d" % i
