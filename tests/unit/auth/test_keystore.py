@@ -249,3 +249,67 @@ async def test_committed_data_survives_reopening(backend_kind: BackendKind, tmp_
         assert await second.read("pre-key", ["1"]) == {}
     finally:
         await second.close()
+
+
+class GatedBackend:
+    """Wraps a backend; each write waits until the test opens the gate, and is counted."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.writing = asyncio.Event()
+        self.writes: list[dict[str, dict[str, bytes | None]]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def write(self, changes: dict[str, dict[str, bytes | None]]) -> None:
+        self.writing.set()
+        await self.gate.wait()
+        self.writes.append(changes)
+        await self.inner.write(changes)
+
+
+async def test_commits_arriving_during_a_write_share_the_next_write(
+    backend: StorageBackend,
+) -> None:
+    gated = GatedBackend(backend)
+    store = KeyStore(gated)  # type: ignore[arg-type]
+    first = asyncio.create_task(store.set({"session": {"first": b"1"}}))
+    await gated.writing.wait()  # the first write is in flight
+    rest = [asyncio.create_task(store.set({"session": {f"s{i}": bytes([i])}})) for i in range(20)]
+    await asyncio.sleep(0.01)
+    assert not any(task.done() for task in [first, *rest])  # nobody returns before durable
+    gated.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+    assert len(gated.writes) == 2  # the 20 later commits went out as one write
+    assert gated.writes[1]["session"] == {f"s{i}": bytes([i]) for i in range(20)}
+
+
+async def test_cancelled_commit_keeps_the_key_locked_until_written(
+    backend: StorageBackend,
+) -> None:
+    gated = GatedBackend(backend)
+    store = KeyStore(gated)  # type: ignore[arg-type]
+
+    async def first() -> None:
+        async with store.transaction("k"):
+            await store.set({"session": {"k": b"first"}})
+
+    seen: list[dict[str, bytes]] = []
+
+    async def second() -> None:
+        async with store.transaction("k"):
+            seen.append(await store.get("session", ["k"]))
+
+    task = asyncio.create_task(first())
+    await gated.writing.wait()
+    task.cancel()
+    follower = asyncio.create_task(second())
+    await asyncio.sleep(0.01)
+    assert not task.done() and not follower.done()  # still waiting for the write
+    gated.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(follower, 10)
+    assert seen == [{"k": b"first"}]  # the follower read the committed value
