@@ -332,13 +332,19 @@ def test_node_records_reload_in_python_byte_for_byte(oracle: Oracle) -> None:
 @pytest.mark.parametrize("python_first", [True, False], ids=["py-starts", "node-starts"])
 def test_python_record_hands_over_to_baileys_and_back(oracle: Oracle, python_first: bool) -> None:
     py, node = _start(oracle, python_first)
-    for i in range(5):
+    for i in range(30):  # enough ratchet steps for wamd to have pruned old chains
         if python_first:
             assert node.decrypt(PY_JID, *py.encrypt(NODE_ADDR, _msg(i, "py"))) == _msg(i, "py")
         assert py.decrypt(NODE_ADDR, *node.encrypt(PY_JID, _msg(i, "n"))) == _msg(i, "n")
         if not python_first:
             assert node.decrypt(PY_JID, *py.encrypt(NODE_ADDR, _msg(i, "py"))) == _msg(i, "py")
-    # Python's record, as JSON, goes to a Baileys party with Python's credentials...
+    record = py.record(NODE_ADDR)
+    node_text = node.session_json(PY_JID)
+    assert node_text is not None
+    node_chains = len(next(iter(json.loads(node_text)["_sessions"].values()))["_chains"])
+    state = record.open_session()
+    assert state is not None and len(state.chains) <= 6 < node_chains
+    # Python's (pruned) record, as JSON, goes to a Baileys party with Python's credentials...
     twin = NodeParty.new(oracle, creds_json_for(py))
     text = json.dumps(py.record(NODE_ADDR).to_libsignal_json(), separators=(",", ":"))
     twin.set_session_json(NODE_JID, text)

@@ -78,10 +78,32 @@ def state_to_json(state: SessionState) -> dict[str, Any]:
     return data
 
 
+_U32 = (0, 2**32 - 1)
+_I64 = (-(2**63), 2**63 - 1)
+_PUBLIC = (32, 33)
+_SECRET = (32,)
+
+
+def _num(value: Any, name: str, bounds: tuple[int, int]) -> int:
+    n = _int(value, name)
+    if not bounds[0] <= n <= bounds[1]:
+        raise ValueError(f"{name} {n} is out of range")
+    return n
+
+
+def _key(value: Any, name: str, sizes: tuple[int, ...]) -> bytes:
+    data = unb64(value)
+    if len(data) not in sizes:
+        raise ValueError(f"{name} is {len(data)} bytes, expected {' or '.join(map(str, sizes))}")
+    return data
+
+
 def state_from_json(entry: Any, legacy_registration_id: Any) -> SessionState:
     """A state from libsignal-node's SessionEntry JSON.
 
-    Malformed input raises KeyError, TypeError or ValueError.
+    Keys must have their proper lengths and numbers their proper ranges, so whatever
+    loads also fits the native form. Malformed input raises KeyError, TypeError,
+    ValueError or AttributeError.
     """
     ratchet = entry["currentRatchet"]
     pair = ratchet["ephemeralKeyPair"]
@@ -91,34 +113,39 @@ def state_from_json(entry: Any, legacy_registration_id: Any) -> SessionState:
     for ratchet_key, c in entry["_chains"].items():
         chain_key = c["chainKey"]
         key = chain_key.get("key")
-        chains[unb64(ratchet_key)] = Chain(
-            _int(c["chainType"], "chainType"),
-            _int(chain_key["counter"], "chainKey.counter"),
-            None if key is None else unb64(key),
-            {int(i): unb64(seed) for i, seed in c["messageKeys"].items()},
+        chains[_key(ratchet_key, "chain name", _PUBLIC)] = Chain(
+            _num(c["chainType"], "chainType", _U32),
+            _num(chain_key["counter"], "chainKey.counter", _I64),
+            None if key is None else _key(key, "chainKey.key", _SECRET),
+            {
+                _num(int(i), "message key index", _U32): _key(seed, "message key", _SECRET)
+                for i, seed in c["messageKeys"].items()
+            },
         )
     pending = None
     p = entry.get("pendingPreKey")
     if p is not None:
         pre_key_id = p.get("preKeyId")
         pending = PendingPreKey(
-            _int(p["signedKeyId"], "pendingPreKey.signedKeyId"),
-            unb64(p["baseKey"]),
-            None if pre_key_id is None else _int(pre_key_id, "pendingPreKey.preKeyId"),
+            _num(p["signedKeyId"], "pendingPreKey.signedKeyId", _U32),
+            _key(p["baseKey"], "pendingPreKey.baseKey", _PUBLIC),
+            None if pre_key_id is None else _num(pre_key_id, "pendingPreKey.preKeyId", _U32),
         )
     return SessionState(
-        registration_id=_int(registration_id, "registrationId"),
-        ephemeral_public=unb64(pair["pubKey"]),
-        ephemeral_private=unb64(pair["privKey"]),
-        last_remote_ephemeral=unb64(ratchet["lastRemoteEphemeralKey"]),
-        previous_counter=_int(ratchet["previousCounter"], "previousCounter"),
-        root_key=unb64(ratchet["rootKey"]),
-        base_key=unb64(index["baseKey"]),
-        base_key_type=_int(index["baseKeyType"], "baseKeyType"),
-        closed=_int(index["closed"], "closed"),
-        used=_int(index["used"], "used"),
-        created=_int(index["created"], "created"),
-        remote_identity_key=unb64(index["remoteIdentityKey"]),
+        registration_id=_num(registration_id, "registrationId", _U32),
+        ephemeral_public=_key(pair["pubKey"], "ephemeralKeyPair.pubKey", _PUBLIC),
+        ephemeral_private=_key(pair["privKey"], "ephemeralKeyPair.privKey", _SECRET),
+        last_remote_ephemeral=_key(
+            ratchet["lastRemoteEphemeralKey"], "lastRemoteEphemeralKey", _PUBLIC
+        ),
+        previous_counter=_num(ratchet["previousCounter"], "previousCounter", _I64),
+        root_key=_key(ratchet["rootKey"], "rootKey", _SECRET),
+        base_key=_key(index["baseKey"], "baseKey", _PUBLIC),
+        base_key_type=_num(index["baseKeyType"], "baseKeyType", _U32),
+        closed=_num(index["closed"], "closed", _I64),
+        used=_num(index["used"], "used", _I64),
+        created=_num(index["created"], "created", _I64),
+        remote_identity_key=_key(index["remoteIdentityKey"], "remoteIdentityKey", _PUBLIC),
         chains=chains,
         pending_pre_key=pending,
     )

@@ -18,12 +18,11 @@ commits a state back once a message has fully verified.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Iterator
 from typing import Any
 
 from wamd.errors import InvalidRecordError
-from wamd.signal._record_json import b64, state_from_json, state_to_json, unb64
+from wamd.signal._record_json import b64, state_from_json, state_to_json
 from wamd.signal._record_native import decode_states, encode_states
 from wamd.signal.session_state import (
     BASE_KEY_OURS,
@@ -156,12 +155,13 @@ class SessionRecord:
             raise InvalidRecordError(f"libsignal session record: unknown version {version!r}")
         record = cls()
         for key, entry in sessions.items():
-            where = f"libsignal session record: session {key[:12]}..."
+            where = f"libsignal session record: session {str(key)[:12]}..."
             try:
                 state = state_from_json(entry, legacy_registration_id)
-            except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise InvalidRecordError(
                     f"{where}: malformed ({type(exc).__name__}: {exc})"
                 ) from None
-            record.sessions[unb64(key)] = state
+            # libsignal-node keys each session by its base key, as the native form does.
+            record.sessions[state.base_key] = state
         return record
