@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,9 @@ from wamd.testing import FakeServer
 
 
 @pytest.fixture
-async def server() -> FakeServer:
+async def server() -> AsyncIterator[FakeServer]:
     async with FakeServer() as srv:
-        yield srv  # type: ignore[misc]
+        yield srv
 
 
 async def test_qr_linking_reaches_connected_with_events_in_order(server: FakeServer) -> None:

@@ -93,6 +93,7 @@ class Connection:
         self.stop_status: int | None = None
         self.server_time_offset = 0.0
         self.linking = _handlers.LinkingState()
+        self.link_unconfirmed = False
 
     def __repr__(self) -> str:
         me = self.state.creds.me.id if self.state.creds.me else None
@@ -362,6 +363,14 @@ class Connection:
 
     async def _after_end(self, end: _SocketEnd) -> bool:
         """Announce how a socket ended; True when the supervisor should reconnect."""
+        if end.status == 401 and self.link_unconfirmed:
+            # We linked on this connection, but the server never let the device log in:
+            # the link did not complete (the socket dropped before its last step).
+            self.link_unconfirmed = False
+            await _handlers.forget_unconfirmed_link(self)
+            end.immediate = True
+            await self.emit(Disconnected(DisconnectReason.LOGGED_OUT, 401, True))
+            return True
         reason, reconnect = classify_disconnect(end.status)
         if end.stop:
             reconnect = False

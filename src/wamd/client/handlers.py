@@ -17,7 +17,7 @@ from wamd.binary import Jid, Node
 from wamd.client import linking, login
 from wamd.client.linking import LinkingState
 from wamd.errors import JidError, WamdError
-from wamd.events import failure_status, stream_error_status
+from wamd.events import AuthFailure, failure_status, stream_error_status
 
 if TYPE_CHECKING:
     from wamd.client.connection import Connection
@@ -26,6 +26,7 @@ __all__ = [
     "LinkingState",
     "clear_auth_state",
     "find_handler",
+    "forget_unconfirmed_link",
     "is_linked",
     "user_and_device",
 ]
@@ -136,6 +137,20 @@ def find_handler(node: Node) -> Handler | None:
         or _TABLE.get((node.tag, kind, None))
         or _TABLE.get((node.tag, None, None))
     )
+
+
+async def forget_unconfirmed_link(conn: Connection) -> None:
+    """Undo a link the server never confirmed, so the next socket registers again."""
+    creds = conn.state.creds
+    creds.me = None
+    creds.account = None
+    creds.platform = None
+    creds.registered = False
+    if creds.signal_identities:
+        creds.signal_identities = creds.signal_identities[:-1] or None
+    conn.log.warning("the server refused the device it just linked; linking again")
+    await conn.creds_changed("me", "account", "platform", "registered", "signal_identities")
+    await conn.emit(AuthFailure("the server did not confirm the link; linking again"))
 
 
 async def clear_auth_state(conn: Connection) -> None:

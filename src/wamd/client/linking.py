@@ -278,6 +278,7 @@ async def on_pair_success(conn: Connection, node: Node) -> None:
     creds.registered = True
     creds.pairing_code = None
     conn.linking.paired = True
+    conn.link_unconfirmed = True
     await conn.creds_changed(
         "me", "account", "signal_identities", "platform", "registered", "pairing_code"
     )

@@ -33,6 +33,7 @@ async def on_success(conn: Connection, node: Node) -> None:
     """Logged in: finish the first-seconds work, then announce :class:`Connected`."""
     if "t" in node.attrs and node.attrs["t"].isdigit():
         conn.server_time_offset = int(node.attrs["t"]) - conn.clock()
+    conn.link_unconfirmed = False
     creds = conn.state.creds
     lid = node.attrs.get("lid")
     if lid and creds.me is not None and creds.me.lid != lid:
