@@ -57,7 +57,11 @@ class _Gen:
             return "3EB0" + self.rng.randbytes(8).hex().upper()
         if r < 0.9:
             return self.rng.randbytes(16).hex().upper()
-        return f"{self.rng.randrange(10**4, 10**5)}.{self.rng.randrange(10**4, 10**5)}-{self.rng.randrange(1, 300)}"
+        return self.dotted_id(300)
+
+    def dotted_id(self, top: int) -> str:
+        r = self.rng
+        return f"{r.randrange(10**4, 10**5)}.{r.randrange(10**4, 10**5)}-{r.randrange(1, top)}"
 
     def pn(self, device: bool = False) -> str:
         user = self.rng.choice(self.pn_users)
@@ -144,7 +148,7 @@ class _Gen:
 
     def iq(self) -> Node:
         r = self.rng.random()
-        iq_id = f"{self.rng.randrange(10**4, 10**5)}.{self.rng.randrange(10**4, 10**5)}-{self.rng.randrange(1, 99)}"
+        iq_id = self.dotted_id(99)
         if r < 0.3:
             return Node(
                 "iq",
@@ -152,7 +156,9 @@ class _Gen:
                 [Node("ping")],
             )
         if r < 0.6:
-            return Node("iq", {"from": "@s.whatsapp.net", "id": iq_id, "type": "result", "t": self.t()})
+            return Node(
+                "iq", {"from": "@s.whatsapp.net", "id": iq_id, "type": "result", "t": self.t()}
+            )
         if r < 0.8:
             return Node(
                 "iq",
@@ -160,7 +166,11 @@ class _Gen:
                 [Node("count", {"value": str(self.rng.randrange(0, 812))})],
             )
         keys = [
-            Node("key", {}, [Node("id", {}, self.rng.randbytes(3)), Node("value", {}, self.rng.randbytes(32))])
+            Node(
+                "key",
+                {},
+                [Node("id", {}, self.rng.randbytes(3)), Node("value", {}, self.rng.randbytes(32))],
+            )
             for _ in range(self.rng.randrange(5, 30))
         ]
         content = [
@@ -178,7 +188,9 @@ class _Gen:
                 ],
             ),
         ]
-        return Node("iq", {"id": iq_id, "xmlns": "encrypt", "type": "set", "to": "@s.whatsapp.net"}, content)
+        return Node(
+            "iq", {"id": iq_id, "xmlns": "encrypt", "type": "set", "to": "@s.whatsapp.net"}, content
+        )
 
     def usync(self) -> Node:
         users = []
@@ -206,10 +218,16 @@ class _Gen:
             )
         usync = Node(
             "usync",
-            {"sid": self.msg_id(), "mode": "query", "last": "true", "index": "0", "context": "message"},
+            {
+                "sid": self.msg_id(),
+                "mode": "query",
+                "last": "true",
+                "index": "0",
+                "context": "message",
+            },
             [Node("result", {}, [Node("devices"), Node("lid")]), Node("list", {}, users)],
         )
-        iq_id = f"{self.rng.randrange(10**4, 10**5)}.{self.rng.randrange(10**4, 10**5)}-{self.rng.randrange(1, 99)}"
+        iq_id = self.dotted_id(99)
         return Node("iq", {"from": "@s.whatsapp.net", "id": iq_id, "type": "result"}, [usync])
 
     def notification(self) -> Node:
@@ -217,7 +235,9 @@ class _Gen:
         if r < 0.4:
             group = f"{self.rng.choice(self.groups)}@g.us"
             action = self.rng.choice(["add", "remove", "promote", "demote"])
-            members = [Node("participant", {"jid": self.user()}) for _ in range(self.rng.randrange(1, 6))]
+            members = [
+                Node("participant", {"jid": self.user()}) for _ in range(self.rng.randrange(1, 6))
+            ]
             attrs = {
                 "from": group,
                 "type": "w:gp2",
@@ -228,18 +248,37 @@ class _Gen:
             }
             return Node("notification", attrs, [Node(action, {}, members)])
         if r < 0.7:
-            attrs = {"from": "s.whatsapp.net", "type": "encrypt", "id": str(self.rng.randrange(10**9, 10**10)), "t": self.t()}
-            return Node("notification", attrs, [Node("count", {"value": str(self.rng.randrange(0, 10))})])
+            attrs = {
+                "from": "s.whatsapp.net",
+                "type": "encrypt",
+                "id": str(self.rng.randrange(10**9, 10**10)),
+                "t": self.t(),
+            }
+            return Node(
+                "notification", attrs, [Node("count", {"value": str(self.rng.randrange(0, 10))})]
+            )
         devices = [
             Node("device", {"jid": self.pn(True), "key-index": str(self.rng.randrange(1, 9))})
             for _ in range(self.rng.randrange(1, 4))
         ]
-        attrs = {"from": self.pn(), "type": "devices", "id": str(self.rng.randrange(10**9, 10**10)), "t": self.t()}
-        return Node("notification", attrs, [Node("add", {}, [Node("device-list", {"hash": "2:" + self.msg_id()[:8]}, devices)])])
+        attrs = {
+            "from": self.pn(),
+            "type": "devices",
+            "id": str(self.rng.randrange(10**9, 10**10)),
+            "t": self.t(),
+        }
+        return Node(
+            "notification",
+            attrs,
+            [Node("add", {}, [Node("device-list", {"hash": "2:" + self.msg_id()[:8]}, devices)])],
+        )
 
     def presence(self) -> Node:
         if self.rng.random() < 0.5:
-            return Node("presence", {"from": self.user(), "type": self.rng.choice(["available", "unavailable"])})
+            return Node(
+                "presence",
+                {"from": self.user(), "type": self.rng.choice(["available", "unavailable"])},
+            )
         return Node(
             "chatstate",
             {"from": self.user()},
@@ -404,6 +443,7 @@ def _markdown(r: dict[str, Any]) -> str:
     w = r["wamd"]
     b = r["baileys"]
     q = r["ratio"]
+    baileys_label = f"Baileys `encodeBinaryNode` / `decodeBinaryNode` (node {m['node']})"
     return f"""# WABinary codec: wamd vs Baileys
 
 Measured {r["date"]} by `.venv/bin/python benchmarks/bench_binary.py` (both sides in the
@@ -413,7 +453,7 @@ top-level stanza).
 | | encode nodes/s | decode nodes/s |
 |---|---:|---:|
 | wamd (pure Python {m["python"]}) | {w["encode_nodes_per_s"]:,} | {w["decode_nodes_per_s"]:,} |
-| Baileys `encodeBinaryNode` / `decodeBinaryNode` (node {m["node"]}) | {b["encode_nodes_per_s"]:,} | {b["decode_nodes_per_s"]:,} |
+| {baileys_label} | {b["encode_nodes_per_s"]:,} | {b["decode_nodes_per_s"]:,} |
 | ratio wamd / Baileys | **{q["encode"]}x** | **{q["decode"]}x** |
 
 For reference, Baileys' synchronous inner decoder (`decodeDecompressedBinaryNode`, no

@@ -52,8 +52,13 @@ def _lit(text: str) -> str:
     return json.dumps(text)
 
 
-def main() -> int:
-    """Read the token lists, check their shape and write the Python module."""
+def main(argv: list[str] | None = None) -> int:
+    """Read the token lists, check their shape and write the Python module.
+
+    An optional argument names another output file (the tests compare against it).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    target = Path(args[0]) if args else TARGET
     source = SOURCE.read_text(encoding="utf-8")
     copyright_line = next(
         line.strip()
@@ -96,8 +101,8 @@ def main() -> int:
         lines.extend(f"        {_lit(t)}," for t in d)
         lines.append("    ),")
     lines.append(")")
-    TARGET.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {TARGET.relative_to(ROOT)}: {len(single)} + {sum(map(len, dicts))} tokens")
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {target}: {len(single)} + {sum(map(len, dicts))} tokens")
     return 0
 
 

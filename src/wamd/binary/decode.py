@@ -377,8 +377,10 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
             return f"{user}:{device}@{server}", pos
         integrator = (data[pos] << 8) | data[pos + 1]
         pos += 2
+        # The server is optional: Baileys falls back to "interop" when no string follows
+        # (end of input, or a list or invalid tag byte next).
         server = "interop"
-        if pos < len(data):
+        if pos < len(data) and not 240 <= data[pos] <= 244 and data[pos] not in (248, 249):
             server, pos = _read_string(data, pos + 1, data[pos], depth + 1)
         return f"{integrator}-{user}:{device}@{server}", pos
     raise NodeDecodeError(f"invalid string tag {b} at offset {pos - 1}")

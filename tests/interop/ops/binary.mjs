@@ -21,5 +21,22 @@ export const ops = {
 			error = String(err?.message ?? err)
 		}
 		return { data, decoded, error }
+	},
+	// binary_roundtrip for many nodes in one request (keeps property tests fast).
+	async binary_roundtrip_batch({ nodes }) {
+		const out = []
+		for (const node of nodes) out.push(await ops.binary_roundtrip({ node }))
+		return out
+	},
+	async binary_decode_batch({ datas }) {
+		const out = []
+		for (const data of datas) {
+			try {
+				out.push({ node: await decodeBinaryNode(data), error: null })
+			} catch (err) {
+				out.push({ node: null, error: String(err?.message ?? err) })
+			}
+		}
+		return out
 	}
 }
