@@ -98,6 +98,12 @@ def revive(obj: dict[str, Any]) -> Any:
     return obj if legacy is None else legacy
 
 
+def _parse_int(text: str) -> int | float:
+    """An integer literal as JavaScript reads it: exact up to 2^53, else the nearest double."""
+    value = int(text)
+    return value if abs(value) <= 2**53 else float(text)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -116,7 +122,9 @@ def loads(data: bytes | str, where: str) -> JsonValue:
     if not text.strip():
         raise CorruptStoreError(f"{where}: file is empty")
     try:
-        return json.loads(text, object_hook=revive, parse_constant=_reject_constant)
+        return json.loads(
+            text, object_hook=revive, parse_int=_parse_int, parse_constant=_reject_constant
+        )
     except CorruptStoreError as exc:
         raise CorruptStoreError(f"{where}: {exc}") from None
     except (ValueError, RecursionError) as exc:
@@ -127,17 +135,31 @@ def loads(data: bytes | str, where: str) -> JsonValue:
 
 
 def _js_number(value: float) -> str:
-    """A number as JavaScript's ``Number.prototype.toString`` writes it."""
+    """A number as JavaScript's ``Number.prototype.toString`` writes it (shortest digits)."""
     if not math.isfinite(value):
         return "null"
-    if value == int(value) and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exp = text.split("e")
-        sign = "-" if exp.startswith("-") else "+"
-        text = f"{mantissa.removesuffix('.0')}e{sign}{int(exp.lstrip('+-'))}"
-    return text
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    # repr() gives the shortest round-tripping digits, as JavaScript picks them.
+    mantissa, _, exp_text = repr(abs(value)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = (whole + frac.rstrip("0")).lstrip("0") or "0"
+    # value = 0.digits x 10^n, in the terms of ECMA-262's Number::toString.
+    n = len(whole.lstrip("0")) + int(exp_text or 0)
+    if not whole.lstrip("0"):
+        n = -(len(frac) - len(frac.lstrip("0"))) + int(exp_text or 0)
+    k = len(digits)
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    exponent = n - 1
+    exp_sign = "+" if exponent >= 0 else "-"
+    body = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{body}e{exp_sign}{abs(exponent)}"
 
 
 def _js_string(text: str) -> str:
@@ -167,7 +189,8 @@ def _write(value: JsonValue, out: list[str]) -> None:
     elif isinstance(value, str):
         out.append(_js_string(value))
     elif isinstance(value, int):
-        out.append(str(value))
+        # Beyond 2^53 JavaScript holds (and writes) only the nearest double.
+        out.append(str(value) if abs(value) <= 2**53 else _js_number(float(value)))
     elif isinstance(value, float):
         out.append(_js_number(value))
     elif isinstance(value, bytes | bytearray | memoryview):

@@ -62,6 +62,18 @@ function memoryKeys() {
 }
 
 export const ops = {
+	// JSON.parse with BufferJSON.reviver, then JSON.stringify with the replacer: what
+	// Baileys writes back after reading each text (null where it cannot parse it).
+	async auth_buffer_json_resave({ texts }) {
+		return texts.map(t => {
+			try {
+				return JSON.stringify(JSON.parse(t, BufferJSON.reviver), BufferJSON.replacer)
+			} catch {
+				return null
+			}
+		})
+	},
+
 	// What Baileys loads from a folder: creds and the asked-for keys, each as the JSON text
 	// Baileys itself would write for the loaded value.
 	async auth_folder_read({ folder, keys = {} }) {
