@@ -56,10 +56,16 @@ class BaileysClient:
         return self.wait(lambda e: e.get("connection") == "open", timeout)
 
     def wait_close(self, socket: int | None = None, timeout: float = 20.0) -> int | None:
-        """The status code of the first ``connection: close`` (of socket ``socket``)."""
+        """The status code of the ``connection: close`` of socket ``socket``.
+
+        Sockets are numbered from 1 per client (a reconnect opens the next one); the
+        default is the newest socket seen so far.
+        """
+        if socket is None:
+            self.poll()
+            socket = max((int(e["socket"]) for e in self.events), default=1)
         event = self.wait(
-            lambda e: e.get("connection") == "close" and socket in (None, e.get("socket")),
-            timeout,
+            lambda e: e.get("connection") == "close" and e.get("socket") == socket, timeout
         )
         status = event.get("status")
         return int(status) if status is not None else None

@@ -72,6 +72,7 @@ class FakeConnection:
     ``transcript`` holds every stanza in and out; ``phase`` says where the connection
     is; after login ``account`` and ``device_id`` name the device; during registration
     ``registration`` holds the keys the client offered and ``refs`` the QR refs sent.
+    Setting ``ignore_input`` makes the reader stop at the next frame (for drops).
     """
 
     def __init__(self, server: FakeServer, ws: ServerConnection, connection_id: int) -> None:
@@ -88,6 +89,7 @@ class FakeConnection:
         self.link: PendingLink | None = None
         self.routing_info: bytes | None = None
         self.closed = asyncio.Event()
+        self.ignore_input = False
         self._ws = ws
         self._reader = FrameReader(expect_intro=True)
         chain = build_chain(server.root, server.static_key.public, server.faults.chain)
@@ -185,6 +187,8 @@ class FakeConnection:
         return await self.server.on_login(self, payload)
 
     async def _on_transport_frame(self, frame: bytes, cipher: TransportCipher) -> bool:
+        if self.ignore_input or self.phase is Phase.CLOSED:
+            return False
         try:
             node = decode_node(cipher.decrypt(frame))
         except WamdError as exc:
@@ -196,7 +200,7 @@ class FakeConnection:
             await self._dispatch(node)
         except WamdError as exc:
             log.warning("connection %d: bad %s stanza: %s", self.id, node.tag, exc)
-        return self.phase is not Phase.CLOSED
+        return not self.is_closed()
 
     async def _dispatch(self, node: Node) -> None:
         if node.tag == "iq":
@@ -286,12 +290,15 @@ class FakeConnection:
         await self.close()
 
     async def close(self) -> None:
-        """Close the websocket now (no stanza)."""
+        """Close the websocket now (no stanza); the reader then winds the connection up."""
         self._mark_closed()
-        with contextlib.suppress(ConnectionClosed, OSError):
+        with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
             await asyncio.wait_for(self._ws.close(), 2)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.closed.wait(), 2)
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        """Wait until the connection has ended and its tasks are gone."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.closed.wait(), timeout)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run ``coro`` as a task of this connection (cancelled when it ends)."""
@@ -300,6 +307,10 @@ class FakeConnection:
         task.add_done_callback(self._tasks.discard)
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    def is_closed(self) -> bool:
+        """True once the connection is closed or closing."""
+        return self.phase is Phase.CLOSED
 
     def now(self) -> int:
         """Server time, Unix seconds."""
@@ -317,13 +328,13 @@ class FakeConnection:
 
     async def _finish(self) -> None:
         self._mark_closed()
-        with contextlib.suppress(ConnectionClosed, OSError, asyncio.TimeoutError):
+        with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
             await asyncio.wait_for(self._ws.close(), 2)
         current = asyncio.current_task()
         tasks = [t for t in self._tasks if t is not current]
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=2)
         self.closed.set()
         self.server.notify()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from wamd._proto.handshake_pb2 import CertChain
@@ -156,10 +157,13 @@ class Faults:
         phone_number: str | None = None,
         device: int | None = None,
         times: int | None = 1,
-        **attrs: str,
+        attrs: Mapping[str, str] | None = None,
     ) -> None:
-        """Answer the next ``times`` matching logins (``None``: all) with ``<failure>``."""
-        failure = LoginFailure(reason, tuple(attrs.items()), phone_number, device)
+        """Answer the next ``times`` matching logins (``None``: all) with ``<failure>``.
+
+        ``attrs`` are extra attributes of the failure (``code``, ``expire`` for 402).
+        """
+        failure = LoginFailure(reason, tuple((attrs or {}).items()), phone_number, device)
         self._failures.append((failure, times))
 
     def take_login_failure(self, phone_number: str, device: int) -> LoginFailure | None:

@@ -149,8 +149,10 @@ class Linker:
             },
             [Node("pair-success", {}, children)],
         )
+        drop = self._server.faults.take_drop(Step.PAIR_SUCCESS)
+        conn.ignore_input = drop
         await conn.query(iq, "pair-success")
-        if self._server.faults.take_drop(Step.PAIR_SUCCESS):
+        if drop:
             await conn.close()
 
     async def on_pair_reply(self, conn: FakeConnection, reply: Node) -> None:

@@ -135,6 +135,7 @@ class FakeServer:
             max_size=MAX_MESSAGE,
             ping_interval=None,
             compression=None,
+            close_timeout=1,
         )
         self.port = self._ws_server.sockets[0].getsockname()[1]
 
@@ -144,10 +145,9 @@ class FakeServer:
         if server is None:
             return
         server.close(close_connections=False)
-        await asyncio.gather(
-            *(c.close() for c in self.connections if not c.closed.is_set()),
-            return_exceptions=True,
-        )
+        open_connections = [c for c in self.connections if not c.closed.is_set()]
+        await asyncio.gather(*(c.close() for c in open_connections), return_exceptions=True)
+        await asyncio.gather(*(c.wait_closed() for c in open_connections))
         await asyncio.wait_for(server.wait_closed(), 5)
 
     async def __aenter__(self) -> FakeServer:
