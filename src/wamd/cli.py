@@ -28,6 +28,7 @@ from wamd.auth.migrate import (
     open_store,
     parse_store,
 )
+from wamd.cli_link import add_demo_arguments, add_pair_command, run_demo, run_pair
 from wamd.crypto import generate_key_pair, prefixed, verify
 from wamd.errors import UsageError, WamdError
 from wamd.signal.store import KeyCategory
@@ -101,9 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     ins.add_argument("path", metavar="STORE", help="the store to inspect")
 
+    add_pair_command(commands)
     demo = commands.add_parser(
         "demo",
-        help="create fresh credentials in a native store and show their public parts",
+        help="link, restart and log in again on an embedded fake server (or, with "
+        "--pre-keys, only create fresh credentials and show their public parts)",
         description="Create a fresh device identity (creds and a few one-time pre-keys) "
         "in a native store, then print its public keys and what the store holds.",
     )
@@ -112,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the native store file to use (default: a new temporary folder)",
     )
-    demo.add_argument("--pre-keys", type=int, default=5, metavar="N", help="pre-keys to make")
+    demo.add_argument("--pre-keys", type=int, default=None, metavar="N", help="pre-keys to make")
+    add_demo_arguments(demo)
     return parser
 
 
@@ -248,6 +252,10 @@ async def _demo_keys(store: Path, pre_keys: int, out: TextIO) -> None:
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    if args.pre_keys is None and not args.store:
+        return await run_demo(out)
+    if args.pre_keys is None:
+        args.pre_keys = 5
     if args.store:
         spec = parse_store(args.store if ":" in args.store else f"sqlite:{args.store}")
         if spec.kind != "native":
@@ -265,6 +273,8 @@ async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return await _migrate(args, out, err)
     if args.command == "inspect":
         return await _inspect(args, out)
+    if args.command == "pair":
+        return await run_pair(args, out)
     return await _demo(args, out)
 
 
