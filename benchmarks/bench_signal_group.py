@@ -111,17 +111,21 @@ async def _python_repository(fresh: int, history: int, after: int) -> dict[str, 
     }
 
 
-def _python_core(n: int) -> dict[str, float]:
-    sender = SenderKeyRecord()
-    receiver = SenderKeyRecord()
-    process_distribution_message(receiver, create_distribution_message(sender))
-    t0 = time.perf_counter()
-    cts = [group_encrypt(sender, PLAINTEXT) for _ in range(n)]
-    t1 = time.perf_counter()
-    for ct in cts:
-        group_decrypt(receiver, ct)
-    t2 = time.perf_counter()
-    return {"encrypt_per_s": n / (t1 - t0), "decrypt_per_s": n / (t2 - t1)}
+def _python_core(n: int, repeats: int = 3) -> dict[str, float]:
+    best = {"encrypt_per_s": 0.0, "decrypt_per_s": 0.0}
+    for _ in range(repeats):
+        sender = SenderKeyRecord()
+        receiver = SenderKeyRecord()
+        process_distribution_message(receiver, create_distribution_message(sender))
+        t0 = time.perf_counter()
+        cts = [group_encrypt(sender, PLAINTEXT) for _ in range(n)]
+        t1 = time.perf_counter()
+        for ct in cts:
+            group_decrypt(receiver, ct)
+        t2 = time.perf_counter()
+        best["encrypt_per_s"] = max(best["encrypt_per_s"], n / (t1 - t0))
+        best["decrypt_per_s"] = max(best["decrypt_per_s"], n / (t2 - t1))
+    return best
 
 
 def _baileys(fresh: int, history: int, after: int) -> dict[str, Any]:
@@ -148,7 +152,8 @@ def main() -> int:
 
     baileys = _baileys(args.fresh, args.history, args.after)
     wamd = asyncio.run(_python_repository(args.fresh, args.history, args.after))
-    core = _python_core(max(args.fresh, 1000))
+    core_n = max(args.fresh, 1000)
+    core = _python_core(core_n)
     keys = (
         "encrypt_fresh_per_s",
         "decrypt_fresh_per_s",
@@ -173,6 +178,7 @@ def main() -> int:
         },
         "wamd_repository": {k: round(v, 1) for k, v in wamd.items()},
         "wamd_core": {k: round(v, 1) for k, v in core.items()},
+        "core_messages": core_n,
         "baileys": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in baileys.items()},
         "ratio": {k.removesuffix("_per_s"): round(wamd[k] / baileys[k], 1) for k in keys},
     }
@@ -233,8 +239,9 @@ receiver {b["receiver_record_bytes"]:,} bytes (UTF-8 JSON); wamd sender
 {w["sender_record_baileys_json_bytes"]:,.0f} bytes). Sending and receiving the whole
 history took Baileys {b["history_seconds"]:,.1f} s and wamd {w["history_seconds"]:,.1f} s.
 
-wamd's sans-IO core alone (records in memory, no store): {c["encrypt_per_s"]:,.0f}
-encrypt/s, {c["decrypt_per_s"]:,.0f} decrypt/s.
+wamd's sans-IO core alone (records in memory, no store; best of 3 runs of
+{r["core_messages"]:,} messages): {c["encrypt_per_s"]:,.0f} encrypt/s,
+{c["decrypt_per_s"]:,.0f} decrypt/s.
 
 Machine: {r["machine"]["platform"]}, {r["machine"]["processor"]},
 {r["machine"]["cpus"]} CPUs (shared with other jobs), Python {r["machine"]["python"]}.
