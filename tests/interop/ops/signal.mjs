@@ -3,8 +3,27 @@
 // addTransactionCapability, exactly as a Baileys app runs it (interop.md §6).
 //
 // `parties` is exported so other ops files (group sender keys) can drive the same parties.
+import { createRequire } from 'node:module'
 import { BufferJSON, addTransactionCapability, getNextPreKeys, initAuthCreds } from 'baileys'
 import { makeLibSignalRepository } from 'baileys/lib/Signal/libsignal.js'
+
+// Deterministic key pairs for byte-for-byte comparisons: while `keyQueue` is not empty,
+// libsignal's curve.generateKeyPair (which Baileys' own key generation also calls) hands
+// out the queued pairs in order instead of fresh ones.
+const require = createRequire(import.meta.url)
+const curve = require('libsignal/src/curve.js')
+const originalGenerateKeyPair = curve.generateKeyPair
+const keyQueue = []
+curve.generateKeyPair = function (...args) {
+	if (keyQueue.length) {
+		const pair = keyQueue.shift()
+		return {
+			privKey: Buffer.from(pair.private),
+			pubKey: Buffer.concat([Buffer.from([5]), Buffer.from(pair.public)])
+		}
+	}
+	return originalGenerateKeyPair.apply(this, args)
+}
 
 const silent = {
 	level: 'silent',
@@ -83,6 +102,13 @@ export const ops = {
 			}
 		}
 	},
+	// Queue key pairs ({private, public}, 32 bytes each) for the next generateKeyPair calls;
+	// `replace` drops what is still queued first.
+	async queue_key_pairs({ pairs, replace }) {
+		if (replace) keyQueue.length = 0
+		keyQueue.push(...pairs)
+		return keyQueue.length
+	},
 	async party_delete({ party }) {
 		return parties.delete(party)
 	},
@@ -103,6 +129,8 @@ export const ops = {
 			Object.assign(p.creds, update)
 			const keyId = Math.max(...Object.keys(preKeys).map(Number))
 			bundle.preKey = { keyId, publicKey: prefixed(preKeys[keyId].public) }
+			// Not part of a bundle: lets a test build a wamd twin of this party.
+			bundle.preKeyPrivate = Buffer.from(preKeys[keyId].private)
 		}
 		return bundle
 	},
