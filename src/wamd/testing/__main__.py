@@ -1,8 +1,18 @@
 """``python -m wamd.testing serve``: run a FakeServer in its own process.
 
 Prints one JSON line on stdout, ``{"url": ..., "root_public_key": "<hex>", "pid": ...}``,
-then serves until SIGTERM or SIGINT. Benchmarks and other processes use it to get a
-server they do not share an event loop with.
+then serves until SIGTERM or SIGINT (or end of input with ``--control``). Benchmarks and
+other processes use it to get a server they do not share an event loop with.
+
+With ``--control`` the server also reads JSON-line commands on stdin and answers each
+with one JSON line on stdout (``{"ok": true, "result": ...}`` or ``{"ok": false,
+"error": "..."}``):
+
+- ``{"op": "scan", "phone": "155...", "qr": "..."}`` -> the new device id;
+- ``{"op": "enter_code", "phone": "155...", "code": "ABCD1234"}``;
+- ``{"op": "devices", "phone": "155..."}`` -> ``{device id: pre-key count}``;
+- ``{"op": "stream_error", "phone": ..., "device": N, "code": 503}``, ``{"op": "drop", ...}``;
+- ``{"op": "stop"}``.
 """
 
 from __future__ import annotations
@@ -13,9 +23,12 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from wamd.crypto import KeyPair
+from wamd.errors import UsageError, WamdError
 from wamd.testing.server import FakeServer
 
 
@@ -36,7 +49,62 @@ def _parser() -> argparse.ArgumentParser:
         help="create unknown accounts and devices at login (strict_login=False)",
     )
     serve.add_argument("--refs", type=int, default=6, help="QR refs per registration (6)")
+    serve.add_argument(
+        "--control", action="store_true", help="read JSON-line commands on stdin (see above)"
+    )
     return parser
+
+
+async def _command(server: FakeServer, request: dict[str, Any], stop: asyncio.Event) -> Any:
+    op = request.get("op")
+    if op == "scan":
+        return await server.phone(str(request["phone"])).scan(str(request["qr"]))
+    if op == "enter_code":
+        await server.phone(str(request["phone"])).enter_code(str(request["code"]))
+        return None
+    if op == "devices":
+        devices = server.devices(str(request["phone"]))
+        return {str(i): len(d.pre_keys) for i, d in devices.items()}
+    if op == "stream_error":
+        code = request.get("code", 515)
+        return await server.send_stream_error(
+            str(request["phone"]), int(request["device"]), code=None if code is None else int(code)
+        )
+    if op == "drop":
+        return await server.drop(str(request["phone"]), int(request["device"]))
+    if op == "stop":
+        stop.set()
+        return None
+    raise UsageError(f"unknown control op {op!r}")
+
+
+def _read_stdin(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str]) -> None:
+    # a daemon thread, so a blocked read never keeps the process alive after SIGTERM
+    for line in sys.stdin:
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+    loop.call_soon_threadsafe(lines.put_nowait, "")
+
+
+async def _control(server: FakeServer, stop: asyncio.Event) -> None:
+    lines: asyncio.Queue[str] = asyncio.Queue()
+    reader = threading.Thread(
+        target=_read_stdin, args=(asyncio.get_running_loop(), lines), daemon=True
+    )
+    reader.start()
+    while True:
+        line = await lines.get()
+        if not line:
+            stop.set()
+            return
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            reply = {"ok": True, "result": await _command(server, request, stop)}
+        except (WamdError, ValueError, KeyError, TypeError) as exc:
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -63,7 +131,10 @@ async def _serve(args: argparse.Namespace) -> None:
         }
         sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
+        control = asyncio.create_task(_control(server, stop)) if args.control else None
         await stop.wait()
+        if control is not None:
+            control.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -307,30 +302,3 @@ def test_threaded_server_runs_coroutines_and_stops() -> None:
         srv.wait_for(lambda: True)
         thread = srv._thread
     assert not thread.is_alive()
-
-
-def test_serve_command_prints_url_and_key_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wamd.testing", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        info = json.loads(proc.stdout.readline())
-        assert info["url"].startswith("ws://127.0.0.1:") and info["url"].endswith("/ws/chat")
-        assert len(bytes.fromhex(info["root_public_key"])) == 32
-
-        async def registers() -> list[str]:
-            keys = DeviceKeys()
-            client, refs = await register(info["url"], bytes.fromhex(info["root_public_key"]), keys)
-            await client.close()
-            return refs
-
-        assert len(asyncio.run(registers())) == 6
-        os.kill(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
