@@ -356,3 +356,70 @@ def test_python_own_sender_record_runs_in_baileys(oracle: Oracle) -> None:
         oracle.call("sg_group_decrypt", party=bob, group=GROUP, author=me, ciphertext=ct)
         == b"python again"
     )
+
+
+def test_baileys_record_with_a_repeated_distribution_loads_and_behaves_alike(
+    oracle: Oracle,
+) -> None:
+    """Baileys appends a state per SKDM even when it knows the key; such records load."""
+    alice, bob = new_party(oracle), new_party(oracle)
+    me = "15550008888:1@s.whatsapp.net"
+    name = str(SenderKeyName.from_jids(GROUP, me))
+    r0 = oracle.call("sg_group_encrypt", party=alice, group=GROUP, me=me, data=b"a")
+    r1 = oracle.call("sg_group_encrypt", party=alice, group=GROUP, me=me, data=b"b")
+    for skdm in (r0["skdm"], r1["skdm"]):
+        oracle.call("sg_group_process_skdm", party=bob, group=GROUP, author=me, skdm=skdm)
+    blob = oracle.call("sg_sender_key_export", party=bob, name=name)
+    record = SenderKeyRecord.from_baileys_bytes(blob)
+    assert len(record.states) == 2
+    assert record.states[0].key_id == record.states[1].key_id
+    assert record.to_baileys_bytes() == blob
+    assert not process_distribution_message(record, r1["skdm"])  # we don't add a third
+    # both sides use the first (oldest) state for the key id
+    assert group_decrypt(record, r0["ciphertext"]) == b"a"
+    assert group_decrypt(record, r1["ciphertext"]) == b"b"
+    got = [
+        oracle.call(
+            "sg_group_decrypt", party=bob, group=GROUP, author=me, ciphertext=r["ciphertext"]
+        )
+        for r in (r0, r1)
+    ]
+    assert got == [b"a", b"b"]
+    assert (
+        SenderKeyRecord.from_baileys_bytes(
+            oracle.call("sg_sender_key_export", party=bob, name=name)
+        ).to_baileys_json()
+        == record.to_baileys_json()
+    )
+
+
+def _skip(record: SenderKeyRecord, steps: int) -> None:
+    """Advance our own sender chain without sending (messages lost on the way)."""
+    import hmac
+
+    state = record.states[-1]
+    for _ in range(steps):
+        state.chain_key = hmac.digest(state.chain_key, b"\x02", "sha256")
+    state.iteration += steps
+
+
+def test_receiver_state_matches_baileys_after_every_message(oracle: Oracle) -> None:
+    """Same messages in, same record out: skipped keys, their order and the 2,000 cap."""
+    bob = new_party(oracle)
+    sender = PySender("77711122:9@lid")
+    name = str(SenderKeyName.from_jids(GROUP, sender.jid))
+    ours = SenderKeyRecord()
+    skdm = create_distribution_message(sender.record).serialize()
+    process_distribution_message(ours, skdm)
+    oracle.call("sg_group_process_skdm", party=bob, group=GROUP, author=sender.jid, skdm=skdm)
+    for gap in (0, 2, 0, 1500, 1599, 0, 3):
+        _skip(sender.record, gap)
+        ct = group_encrypt(sender.record, b"payload")
+        assert group_decrypt(ours, ct) == b"payload"
+        got = oracle.call(
+            "sg_group_decrypt", party=bob, group=GROUP, author=sender.jid, ciphertext=ct
+        )
+        assert got == b"payload"
+        theirs = oracle.call("sg_sender_key_export", party=bob, name=name)
+        assert ours.to_baileys_bytes() == theirs
+    assert len(ours.states[0].message_keys) == 2000
