@@ -83,6 +83,10 @@ class BaileysClient:
         result: dict[str, Any] = self.oracle.call("bc_creds", id=self.id)
         return result
 
+    def logout(self) -> None:
+        """Baileys' sock.logout() (remove-companion-device)."""
+        self.oracle.call("bc_logout", id=self.id)
+
     def end(self) -> None:
         """End the client (no reconnect)."""
         self.oracle.call("bc_end", id=self.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 from types import TracebackType
@@ -23,7 +24,7 @@ from wamd.binary import Node
 from wamd.crypto import KeyPair, generate_key_pair
 from wamd.errors import TimeoutError_
 from wamd.pairing import LoginPayload
-from wamd.testing.connection import FakeConnection, Phase
+from wamd.testing.connection import SERVER_JID, FakeConnection, Phase
 from wamd.testing.faults import Faults, Step
 from wamd.testing.handlers import IqHandlers
 from wamd.testing.linking import Linker
@@ -332,6 +333,41 @@ class FakeServer:
             return False
         await conn.end_stream(Node("xmlstreamend"))
         return True
+
+    async def send_to(self, phone_number: str, device: int, node: Node) -> bool:
+        """Send any stanza to a connected device; False if it is not connected."""
+        conn = self.connection_of(phone_number, device)
+        return conn is not None and await conn.send(node)
+
+    async def send_dirty(
+        self, phone_number: str, device: int, kind: str = "account_sync", timestamp: int = 0
+    ) -> bool:
+        """Send ``<ib><dirty type=kind timestamp=..>`` (Baileys answers with ``clean``)."""
+        stamp = str(timestamp or int(time.time()))
+        dirty = Node("dirty", {"type": kind, "timestamp": stamp})
+        return await self.send_to(phone_number, device, Node("ib", {}, [dirty]))
+
+    async def send_edge_routing(self, phone_number: str, device: int, routing_info: bytes) -> bool:
+        """Send ``<ib><edge_routing>``; the client's next intros carry it in an ED block."""
+        info = Node("routing_info", {}, bytes(routing_info))
+        node = Node("ib", {}, [Node("edge_routing", {}, [info])])
+        return await self.send_to(phone_number, device, node)
+
+    async def send_prekey_low(
+        self, phone_number: str, device: int, count: int | None = None
+    ) -> bool:
+        """Send the pre-key-low notification (``count`` defaults to the keys held)."""
+        known = self.devices(phone_number).get(device)
+        held = len(known.pre_keys) if known is not None else 0
+        value = str(held if count is None else count)
+        attrs = {
+            "from": SERVER_JID,
+            "type": "encrypt",
+            "id": self.next_id(),
+            "t": str(int(time.time())),
+        }
+        node = Node("notification", attrs, [Node("count", {"value": value})])
+        return await self.send_to(phone_number, device, node)
 
     async def drop(self, phone_number: str, device: int) -> bool:
         """Close a device's websocket with no stanza at all."""

@@ -141,6 +141,13 @@ export const ops = {
 			registrationId: creds.registrationId
 		}
 	},
+	// sock.logout(): remove-companion-device, then Baileys closes itself (401).
+	async bc_logout({ id }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		await client.sock.logout()
+		return true
+	},
 	// End one client (no reconnect).
 	async bc_end({ id }) {
 		const client = clients.get(id)
