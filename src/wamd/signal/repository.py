@@ -129,6 +129,12 @@ class SignalRepository:
         if lid_domain not in (1, 129) or pn_domain not in (DOMAIN_PN, DOMAIN_HOSTED):
             raise UsageError(f"a LID-PN mapping needs a LID JID and a PN JID, got {lid!r}, {pn!r}")
         async with self._store.transaction(_LID_MAPPING):
+            known = await self._store.get(_LID_MAPPING, [pn_user, lid_user + _REVERSE])
+            if (
+                known.get(pn_user) == lid_user.encode()
+                and known.get(lid_user + _REVERSE) == pn_user.encode()
+            ):
+                return
             await self._store.set(
                 {
                     _LID_MAPPING: {
@@ -154,7 +160,9 @@ class SignalRepository:
         Devices are those in the stored ``device-list`` of the PN user plus the device of
         ``pn`` itself. Each PN session with an open session is copied to the same device
         under the LID address and deleted; the identity key comes along unless the LID
-        address already has one. Returns the number of sessions moved (one transaction).
+        address already has one. A LID address that already has an open session keeps
+        it (the PN copy, unreachable once the mapping exists, is deleted). Returns the
+        number of sessions moved; everything is one transaction.
         """
         pn_user, pn_domain, pn_device, _ = parse_device_jid(pn)
         lid_user, lid_domain, _, _ = parse_device_jid(lid)
@@ -172,21 +180,26 @@ class SignalRepository:
         async with self._store.transaction(f"migrate:{pn_user}"):
             old_ids = [str(src) for src, _ in moves]
             new_ids = [str(dst) for _, dst in moves]
-            sessions = await self._store.get(_SESSION, old_ids)
+            sessions = await self._store.get(_SESSION, old_ids + new_ids)
             identities = await self._store.get(_IDENTITY, old_ids + new_ids)
             session_changes: dict[str, bytes | None] = {}
             identity_changes: dict[str, bytes | None] = {}
+            moved = 0
             for old, new in zip(old_ids, new_ids, strict=True):
                 data = sessions.get(old)
                 if data is None or not SessionRecord.deserialize(data).has_open_session():
                     continue
-                session_changes[new] = data
                 session_changes[old] = None
+                existing = sessions.get(new)
+                if existing is not None and SessionRecord.deserialize(existing).has_open_session():
+                    continue  # the LID session is the live one; the PN copy is unreachable
+                session_changes[new] = data
+                moved += 1
                 if old in identities and new not in identities:
                     identity_changes[new] = identities[old]
             if session_changes:
                 await self._store.set({_SESSION: session_changes, _IDENTITY: identity_changes})
-        return len(session_changes) // 2
+        return moved
 
     # --- pairwise -----------------------------------------------------------------------
 

@@ -377,3 +377,27 @@ async def test_concurrent_pn_and_lid_callers_share_one_session_lock() -> None:
     for i, (kind, ct) in enumerate(sent):
         assert kind == "msg"
         assert await bob.repo.decrypt_message(alice.jid, kind, ct) == b"c%d" % i
+
+
+async def test_migration_keeps_a_live_lid_session_and_drops_the_pn_copy() -> None:
+    alice = make_party("15550001111:1@s.whatsapp.net")
+    bob = make_party("15550002222:3@s.whatsapp.net")
+    await alice.repo.inject_session(bob.jid, await bob.bundle())  # PN session
+    await alice.repo.store_lid_mapping("88877766@lid", "15550002222@s.whatsapp.net")
+    await alice.repo.inject_session("88877766:3@lid", await bob.bundle())  # LID session
+    live = (await alice.store.get("session", ["88877766_1.3"]))["88877766_1.3"]
+    moved = await alice.repo.migrate_session(bob.jid, "88877766@lid")
+    assert moved == 0
+    after = await snapshot(alice.store, ["session"])
+    assert after["session"] == {"88877766_1.3": live}
+
+
+async def test_storing_a_known_mapping_again_commits_nothing() -> None:
+    alice = make_party("15550001111:1@s.whatsapp.net")
+    await alice.repo.store_lid_mapping("88877766@lid", "15550002222@s.whatsapp.net")
+    commits = alice.store.commits
+    await alice.repo.store_lid_mapping("88877766:4@lid", "15550002222:4@s.whatsapp.net")
+    assert alice.store.commits == commits
+    await alice.repo.store_lid_mapping("99999999@lid", "15550002222@s.whatsapp.net")
+    assert alice.store.commits == commits + 1
+    assert await alice.repo.lid_for_pn("15550002222@s.whatsapp.net") == "99999999"
