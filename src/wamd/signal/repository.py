@@ -43,6 +43,8 @@ from wamd.errors import (
 )
 from wamd.signal.address import (
     DOMAIN_HOSTED,
+    DOMAIN_HOSTED_LID,
+    DOMAIN_LID,
     DOMAIN_PN,
     ProtocolAddress,
     SenderKeyName,
@@ -76,6 +78,8 @@ _SENDER_KEY = KeyCategory.SENDER_KEY.value
 _LID_MAPPING = KeyCategory.LID_MAPPING.value
 _DEVICE_LIST = KeyCategory.DEVICE_LIST.value
 _REVERSE = "_reverse"
+_PN_DOMAINS = (DOMAIN_PN, DOMAIN_HOSTED)
+_LID_DOMAINS = (DOMAIN_LID, DOMAIN_HOSTED_LID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,7 @@ class SignalRepository:
     async def address_of(self, jid: str) -> ProtocolAddress:
         """The Signal address sessions with ``jid`` live under (LID if a mapping exists)."""
         addr = ProtocolAddress.from_jid(jid)
-        if addr.domain not in (DOMAIN_PN, DOMAIN_HOSTED):
+        if addr.domain not in _PN_DOMAINS:
             return addr
         lid_user = await self._lid_user_for(addr.user)
         return addr if lid_user is None else addr.with_user(lid_user, lid=True)
@@ -126,7 +130,7 @@ class SignalRepository:
         """Remember that the LID user of ``lid`` is the PN user of ``pn`` (both directions)."""
         lid_user, lid_domain, _, _ = parse_device_jid(lid)
         pn_user, pn_domain, _, _ = parse_device_jid(pn)
-        if lid_domain not in (1, 129) or pn_domain not in (DOMAIN_PN, DOMAIN_HOSTED):
+        if lid_domain not in _LID_DOMAINS or pn_domain not in _PN_DOMAINS:
             raise UsageError(f"a LID-PN mapping needs a LID JID and a PN JID, got {lid!r}, {pn!r}")
         async with self._store.transaction(_LID_MAPPING):
             known = await self._store.get(_LID_MAPPING, [pn_user, lid_user + _REVERSE])
@@ -166,7 +170,7 @@ class SignalRepository:
         """
         pn_user, pn_domain, pn_device, _ = parse_device_jid(pn)
         lid_user, lid_domain, _, _ = parse_device_jid(lid)
-        if pn_domain not in (DOMAIN_PN, DOMAIN_HOSTED) or lid_domain not in (1, 129):
+        if pn_domain not in _PN_DOMAINS or lid_domain not in _LID_DOMAINS:
             raise UsageError(f"migrate_session needs a PN JID and a LID JID, got {pn!r}, {lid!r}")
         devices = {pn_device}
         listed = (await self._store.get(_DEVICE_LIST, [pn_user])).get(pn_user)
