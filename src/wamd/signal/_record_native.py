@@ -67,20 +67,25 @@ def _encode_chain(ratchet_key: bytes, chain: Chain) -> bytes:
     return b"".join(parts)
 
 
+def _field_key(tag: bytes, data: bytes) -> bytes:
+    n = len(data)
+    return tag + (_SMALL[n] if n < 128 else _varint(n)) + data
+
+
 def _encode_state(s: SessionState) -> bytes:
     parts = [
         b"\x08" + _uint(s.registration_id, "registration id"),
-        _field_bytes(b"\x12", s.ephemeral_public),
-        _field_bytes(b"\x1a", s.ephemeral_private),
-        _field_bytes(b"\x22", s.last_remote_ephemeral),
+        _field_key(b"\x12", s.ephemeral_public),
+        _field_key(b"\x1a", s.ephemeral_private),
+        _field_key(b"\x22", s.last_remote_ephemeral),
         b"\x28" + _zigzag(s.previous_counter),
-        _field_bytes(b"\x32", s.root_key),
-        _field_bytes(b"\x3a", s.base_key),
+        _field_key(b"\x32", s.root_key),
+        _field_key(b"\x3a", s.base_key),
         b"\x40" + _uint(s.base_key_type, "base key type"),
         b"\x48" + _zigzag(s.closed),
         b"\x50" + _zigzag(s.used),
         b"\x58" + _zigzag(s.created),
-        _field_bytes(b"\x62", s.remote_identity_key),
+        _field_key(b"\x62", s.remote_identity_key),
     ]
     for ratchet_key, chain in s.chains.items():
         parts.append(_field_bytes(b"\x6a", _encode_chain(ratchet_key, chain)))

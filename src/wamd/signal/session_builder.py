@@ -33,14 +33,17 @@ __all__ = ["init_incoming_state", "init_outgoing", "master_secret_root"]
 _TEXT_INFO = b"WhisperText"
 
 
-def _dh(private: bytes, public: bytes) -> bytes:
+def _dh(key: X25519PrivateKey, public: bytes) -> bytes:
     raw = public[1:] if len(public) == 33 else public
     try:
-        return X25519PrivateKey.from_private_bytes(private).exchange(
-            X25519PublicKey.from_public_bytes(raw)
-        )
+        return key.exchange(X25519PublicKey.from_public_bytes(raw))
     except ValueError:
         raise InvalidKeyError("a peer key is not a usable X25519 public key") from None
+
+
+def _private(private: bytes) -> X25519PrivateKey:
+    # Loading a private key costs as much as an agreement: load each one once per setup.
+    return X25519PrivateKey.from_private_bytes(private)
 
 
 def master_secret_root(parts: list[bytes]) -> bytes:
@@ -82,14 +85,14 @@ def init_outgoing(
     if verify_signature:
         bundle.verify()
     _check_identity(record, bundle.identity_key, trust_new_identity)
-    base = keygen() if keygen is not None else KeyPair.generate()
+    base = new_ephemeral(keygen)
     parts = [
-        _dh(our_identity.private, bundle.signed_pre_key_public),
-        _dh(base.private, bundle.identity_key),
-        _dh(base.private, bundle.signed_pre_key_public),
+        _dh(_private(our_identity.private), bundle.signed_pre_key_public),
+        _dh(base.key, bundle.identity_key),
+        _dh(base.key, bundle.signed_pre_key_public),
     ]
     if bundle.pre_key_public is not None:
-        parts.append(_dh(base.private, bundle.pre_key_public))
+        parts.append(_dh(base.key, bundle.pre_key_public))
     ratchet = new_ephemeral(keygen)
     state = SessionState(
         registration_id=bundle.registration_id,
@@ -98,15 +101,13 @@ def init_outgoing(
         last_remote_ephemeral=bundle.signed_pre_key_public,
         previous_counter=0,
         root_key=master_secret_root(parts),
-        base_key=base.prefixed_public,
+        base_key=base.public33,
         base_key_type=BASE_KEY_OURS,
         closed=-1,
         used=now_ms,
         created=now_ms,
         remote_identity_key=bundle.identity_key,
-        pending_pre_key=PendingPreKey(
-            bundle.signed_pre_key_id, base.prefixed_public, bundle.pre_key_id
-        ),
+        pending_pre_key=PendingPreKey(bundle.signed_pre_key_id, base.public33, bundle.pre_key_id),
         ephemeral_key_cache=ratchet.key,
     )
     add_sending_chain(state, bundle.signed_pre_key_public)
@@ -128,13 +129,14 @@ def init_incoming_state(
 
     Its first ratchet step happens when the message's inner ``msg`` is decrypted.
     """
+    spk = _private(signed_pre_key.private)
     parts = [
-        _dh(signed_pre_key.private, message.identity_key),
-        _dh(our_identity.private, message.base_key),
-        _dh(signed_pre_key.private, message.base_key),
+        _dh(spk, message.identity_key),
+        _dh(_private(our_identity.private), message.base_key),
+        _dh(spk, message.base_key),
     ]
     if one_time_pre_key is not None:
-        parts.append(_dh(one_time_pre_key.private, message.base_key))
+        parts.append(_dh(_private(one_time_pre_key.private), message.base_key))
     return SessionState(
         registration_id=message.registration_id,
         ephemeral_public=prefixed(signed_pre_key.public),
@@ -148,4 +150,5 @@ def init_incoming_state(
         used=now_ms,
         created=now_ms,
         remote_identity_key=message.identity_key,
+        ephemeral_key_cache=spk,
     )
