@@ -1,11 +1,12 @@
 """Decode WABinary bytes to a :class:`~wamd.binary.node.Node`.
 
-Built for speed in pure Python: the common cases (token strings, binary content, list
-headers) are handled inline in one function per node, packed strings are expanded with
-``bytes.hex`` and ``str.translate`` instead of per-nibble work, and binary content is
-one slice. Every malformed shape raises :class:`~wamd.errors.NodeDecodeError` with the
-offset where it was found (offsets count from the start of the node, after the flags
-byte and after inflation).
+Built for speed in pure Python: one loop walks the whole tree (no recursion, no call per
+node) with the common cases inline -- token strings through a 256-entry table, packed
+strings expanded by ``binascii.hexlify`` plus a ``bytes.translate`` table instead of
+per-nibble work, binary content as one slice -- and decoded JIDs are cached by their
+wire bytes, since the same few addresses recur in every stanza. Every malformed shape
+raises :class:`~wamd.errors.NodeDecodeError` with the offset where it was found (offsets
+count from the start of the node: after the flags byte, and after inflation).
 """
 
 from __future__ import annotations
@@ -346,12 +347,9 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
             raise NodeDecodeError(
                 f"string of {length} bytes at offset {start} runs past the end ({len(data)} bytes)"
             )
-        try:
-            return data[pos:end].decode("utf-8"), end
-        except UnicodeDecodeError as exc:
-            raise NodeDecodeError(
-                f"string at offset {start} is not valid UTF-8 (byte {pos + exc.start})"
-            ) from None
+        # Invalid UTF-8 becomes U+FFFD, as in Baileys: one odd byte in a push name must
+        # not cost the whole stanza.
+        return data[pos:end].decode("utf-8", "replace"), end
     if b == _AD_JID:
         if depth >= _MAX_STRING_DEPTH:
             raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
