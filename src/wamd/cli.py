@@ -294,6 +294,9 @@ def main(
     except WamdError as exc:
         err.write(f"wamd: error: {exc}\n")
         return 1
+    except OSError as exc:  # a file system problem no layer below turned into a WamdError
+        err.write(f"wamd: error: {exc}\n")
+        return 1
     except KeyboardInterrupt:
         err.write("wamd: interrupted\n")
         return 130

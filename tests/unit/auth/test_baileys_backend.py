@@ -227,3 +227,20 @@ async def test_file_names_are_baileys_names(tmp_path: Path) -> None:
     await backend.close()
     expected = {file_name(c, i) for c, items in values.items() for i in items}
     assert {p.name for p in tmp_path.iterdir()} - {".wamd.lock"} == expected
+
+
+async def test_ids_with_nul_are_a_usage_error(tmp_path: Path) -> None:
+    from wamd.errors import UsageError
+
+    backend = await BaileysFolderBackend.open(tmp_path)
+    with pytest.raises(UsageError, match="NUL"):
+        await backend.read("session", ["a\x00b"])
+    with pytest.raises(UsageError, match="NUL"):
+        await backend.write({"lid-mapping": {"a\x00": b"x"}})
+    await backend.close()
+
+
+async def test_os_errors_on_open_are_auth_state_errors(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AuthStateError, match="cannot open"):
+        await BaileysFolderBackend.open(tmp_path / "file" / "auth")

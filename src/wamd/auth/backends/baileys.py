@@ -193,6 +193,7 @@ class BaileysFolderBackend:
     def _read_sync(self, category: str, ids: list[str]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
         for key_id in ids:
+            _check_id(key_id)
             name = file_name(category, key_id)
             data = self._read_file(name)
             if data is None:
@@ -233,6 +234,7 @@ class BaileysFolderBackend:
         for category, items in changes.items():
             _check_category(category)
             for key_id, value in items.items():
+                _check_id(key_id)
                 name = file_name(category, key_id)
                 if value is None:
                     ops[name] = None
@@ -288,10 +290,22 @@ def _check_category(category: str) -> None:
         raise UsageError(f"unknown key category {category!r}")
 
 
+def _check_id(key_id: str) -> None:
+    if not isinstance(key_id, str) or "\x00" in key_id:
+        raise UsageError(f"bad key id {key_id!r} (ids are str without NUL)")
+
+
 # --- folder work (in threads) --------------------------------------------------------------
 
 
 def _open_folder(path: Path, read_only: bool) -> int:
+    try:
+        return _open_folder_unguarded(path, read_only)
+    except OSError as exc:
+        raise AuthStateError(f"{path}: cannot open ({exc.strerror or exc})") from None
+
+
+def _open_folder_unguarded(path: Path, read_only: bool) -> int:
     if path.exists() and not path.is_dir():
         raise AuthStateError(f"{path} is not a folder (wanted a Baileys auth folder)")
     if read_only:
