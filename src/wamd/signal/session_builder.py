@@ -78,7 +78,8 @@ def init_outgoing(
     The bundle's signed pre-key signature is checked first (InvalidSignatureError if it
     does not verify; libsignal-node skips this check, we do not). The previous open
     session, if any, is archived. If ``trust_new_identity`` is false and the record holds
-    sessions with another identity key, UntrustedIdentityError is raised. ``keygen``
+    sessions with another identity key, UntrustedIdentityError is raised. A bundle key
+    that is not a usable X25519 public key raises InvalidKeyError. ``keygen``
     supplies the base and ratchet key pairs (random if omitted). The record is only
     changed once everything succeeded.
     """

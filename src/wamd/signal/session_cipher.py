@@ -64,7 +64,8 @@ class PreKeyDecryptResult:
     ``used_pre_key_id`` is the one-time pre-key this message consumed (the caller deletes
     it) or None; ``identity_key`` is the sender's 33-byte identity key; ``identity_changed``
     is true when the record held sessions made with another identity key (they are
-    dropped: trust on first use, as WhatsApp and Baileys do).
+    dropped: trust on first use, as WhatsApp and Baileys do); ``new_session`` is true
+    when this message set up a session (false for a repeat ``pkmsg`` of a known one).
     """
 
     plaintext: bytes
@@ -176,13 +177,16 @@ def decrypt_pre_key_message(
         raise UnknownPreKeyError(f"unknown signed pre-key {message.signed_pre_key_id}")
     if message.pre_key_id is not None and one_time_pre_key is None:
         raise UnknownPreKeyError(f"unknown (or already used) pre-key {message.pre_key_id}")
-    state = init_incoming_state(
-        our_identity,
-        message,
-        signed_pre_key,
-        one_time_pre_key if message.pre_key_id is not None else None,
-        now_ms=now_ms,
-    )
+    try:
+        state = init_incoming_state(
+            our_identity,
+            message,
+            signed_pre_key,
+            one_time_pre_key if message.pre_key_id is not None else None,
+            now_ms=now_ms,
+        )
+    except InvalidKeyError as exc:  # e.g. a low-order base or identity key
+        raise InvalidMessageError(f"pre-key signal message: {exc}") from None
     plaintext, state = _decrypt_one(state, inner, identity33, keygen)
     if changed:
         record.sessions.clear()

@@ -319,3 +319,21 @@ def test_message_for_another_session_is_refused_unchanged() -> None:
     bob.encrypt("carol.0", b"x")
     _, body = alice.encrypt(B, b"for bob from alice")
     _refused(bob, "carol.0", InvalidMessageError, "msg", body)
+
+
+def test_pre_key_message_with_a_low_order_base_key_is_refused() -> None:
+    alice, bob = _pair()
+    _, body = alice.encrypt(B, b"x")
+    message = PreKeyMessage.parse(body)
+    bad = PreKeyMessage(
+        message.pre_key_id, message.signed_pre_key_id, b"\x05" + bytes(32),
+        message.identity_key, message.registration_id, message.message,
+    )  # fmt: skip
+    assert bob.signed_pre_key is not None
+    record = SessionRecord()
+    with pytest.raises(InvalidMessageError):
+        decrypt_pre_key_message(
+            record, bob.identity, bad, signed_pre_key=bob.signed_pre_key.key_pair,
+            one_time_pre_key=bob.pre_keys[message.pre_key_id or 0].key_pair, now_ms=1,
+        )  # fmt: skip
+    assert record.sessions == {}
