@@ -20,8 +20,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import contextvars
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 
 from wamd.auth.backend import StorageBackend
@@ -48,42 +50,67 @@ class _Transaction:
         return {category: dict(values) for category, values in self.writes.items()}
 
 
-class _KeyLock:
-    """An ``asyncio.Lock`` for one transaction key, counted so idle keys are dropped."""
+class _KeyLocks:
+    """FIFO locks by key, held across awaits; a free key takes no memory.
 
-    __slots__ = ("lock", "users")
+    ``_held[key]`` exists while the key is held, and lists the waiters' futures in
+    arrival order; release hands the lock straight to the first waiter.
+    """
+
+    __slots__ = ("_held",)
 
     def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
+        self._held: dict[str, collections.deque[asyncio.Future[None]]] = {}
 
-
-def _copy_changes(changes: KeyChanges) -> _Changes:
-    """A private copy of ``changes`` after checking its types."""
-    copied: _Changes = {}
-    for category, values in changes.items():
-        if not isinstance(category, str):
-            raise UsageError(f"key category must be a str, got {type(category).__name__}")
-        bucket: dict[str, bytes | None] = {}
-        for key_id, value in values.items():
-            if not isinstance(key_id, str):
-                raise UsageError(
-                    f"key id in category {category!r} must be a str, got {type(key_id).__name__}"
-                )
-            if value is None:
-                bucket[key_id] = None
-            elif type(value) is bytes:
-                bucket[key_id] = value
-            elif isinstance(value, bytes | bytearray | memoryview):
-                bucket[key_id] = bytes(value)
+    async def acquire(self, key: str) -> None:
+        waiters = self._held.get(key)
+        if waiters is None:
+            self._held[key] = collections.deque()
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release(key)  # handed over just as we were cancelled: pass it on
             else:
-                raise UsageError(
-                    f"value of {category}/{key_id} must be bytes or None, "
-                    f"got {type(value).__name__}"
-                )
-        if bucket:
-            copied[category] = bucket
-    return copied
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)
+            raise
+
+    def release(self, key: str) -> None:
+        waiters = self._held[key]
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+        del self._held[key]
+
+    def is_free(self, key: str) -> bool:
+        return key not in self._held
+
+
+def _checked(category: object, values: Mapping[str, object]) -> dict[str, bytes | None]:
+    """A private copy of one category's changes, after checking every type."""
+    if type(category) is not str:
+        raise UsageError(f"key category must be a str, got {type(category).__name__}")
+    bucket = dict(values)
+    for key_id, value in bucket.items():
+        if type(value) is bytes or value is None:
+            if type(key_id) is str:
+                continue
+            raise UsageError(
+                f"key id in category {category!r} must be a str, got {type(key_id).__name__}"
+            )
+        if isinstance(value, bytes | bytearray | memoryview):
+            bucket[key_id] = bytes(value)
+        else:
+            raise UsageError(
+                f"value of {category}/{key_id} must be bytes or None, got {type(value).__name__}"
+            )
+    return bucket  # type: ignore[return-value]
 
 
 def _merge(batches: Iterable[_Changes]) -> _Changes:
@@ -98,37 +125,32 @@ def _merge(batches: Iterable[_Changes]) -> _Changes:
 class _TransactionContext:
     """The async context manager :meth:`KeyStore.transaction` returns."""
 
-    __slots__ = ("_entry", "_joined", "_key", "_savepoint", "_store", "_token", "_txn")
+    __slots__ = ("_joined", "_key", "_savepoint", "_store", "_token", "_txn")
 
     def __init__(self, store: KeyStore, key: str) -> None:
         self._store = store
         self._key = key
         self._joined: _Transaction | None = None
         self._savepoint: _Changes | None = None
-        self._entry: _KeyLock | None = None
         self._token: contextvars.Token[_Transaction | None] | None = None
         self._txn: _Transaction | None = None
 
     async def __aenter__(self) -> None:
         store = self._store
-        store._check_open()
-        current = store._active()
-        if current is not None:
+        if store._closed:
+            raise AuthStateError("the key store is closed")
+        current = store._current.get()
+        if current is not None and current.active:
             self._joined = current
             self._savepoint = current.snapshot()
             return
-        entry = store._locks.get(self._key)
-        if entry is None:
-            entry = store._locks[self._key] = _KeyLock()
-        entry.users += 1
-        self._entry = entry
-        try:
-            await entry.lock.acquire()
-        except BaseException:
-            self._drop_entry()
-            raise
-        self._txn = _Transaction()
-        self._token = store._current.set(self._txn)
+        locks = store._locks
+        if locks.is_free(self._key):
+            locks._held[self._key] = collections.deque()
+        else:
+            await locks.acquire(self._key)
+        self._txn = txn = _Transaction()
+        self._token = store._current.set(txn)
 
     async def __aexit__(
         self,
@@ -141,22 +163,14 @@ class _TransactionContext:
                 self._joined.writes = self._savepoint
             return
         txn = self._txn
-        assert txn is not None and self._token is not None and self._entry is not None
+        assert txn is not None and self._token is not None
         txn.active = False
         self._store._current.reset(self._token)
         try:
             if exc_type is None and txn.writes:
                 await self._store._commit(txn.writes)
         finally:
-            self._entry.lock.release()
-            self._drop_entry()
-
-    def _drop_entry(self) -> None:
-        entry = self._entry
-        assert entry is not None
-        entry.users -= 1
-        if entry.users == 0 and self._store._locks.get(self._key) is entry:
-            del self._store._locks[self._key]
+            self._store._locks.release(self._key)
 
 
 class KeyStore:
@@ -170,7 +184,7 @@ class KeyStore:
         self._current: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
             f"wamd_keystore_txn_{id(self):x}", default=None
         )
-        self._locks: dict[str, _KeyLock] = {}
+        self._locks = _KeyLocks()
         self._queue: list[tuple[_Changes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
@@ -223,13 +237,19 @@ class KeyStore:
         Inside a transaction the changes are staged; outside one they are committed and
         durable when this returns.
         """
-        self._check_open()
-        copied = _copy_changes(changes)
-        txn = self._active()
-        if txn is not None:
-            for category, values in copied.items():
-                txn.writes.setdefault(category, {}).update(values)
+        if self._closed:
+            raise AuthStateError("the key store is closed")
+        txn = self._current.get()
+        if txn is not None and txn.active:
+            writes = txn.writes
+            for category, values in changes.items():
+                staged = writes.get(category)
+                if staged is None:
+                    writes[category] = _checked(category, values)
+                else:
+                    staged.update(_checked(category, values))
             return
+        copied = {c: _checked(c, v) for c, v in changes.items() if v}
         if copied:
             await self._commit(copied)
 
@@ -290,7 +310,8 @@ class KeyStore:
 
     async def _write_batch(self, batch: list[tuple[_Changes, asyncio.Future[None]]]) -> None:
         try:
-            await self._backend.write(_merge(changes for changes, _ in batch))
+            merged = batch[0][0] if len(batch) == 1 else _merge(c for c, _ in batch)
+            await self._backend.write(merged)
         except Exception as exc:
             if len(batch) == 1:
                 self._settle(batch[0][1], exc)
