@@ -36,6 +36,7 @@ from wamd.messages.send import (
     missing_sessions,
     text_message,
 )
+from wamd.messages.sender import MessageSender, Query
 from wamd.messages.usync import (
     DeviceInfo,
     UserDevices,
@@ -52,8 +53,10 @@ __all__ = [
     "Envelope",
     "Me",
     "MessageReceiver",
+    "MessageSender",
     "NackReason",
     "OutgoingMessage",
+    "Query",
     "ReceiveResult",
     "ReceivedMessage",
     "RetryKeys",

@@ -288,6 +288,12 @@ class MessageReceiver:
 
     async def _learn_mapping(self, env: Envelope) -> None:
         """Store a LID ↔ PN mapping the stanza told us, and move sessions to the LID."""
+        try:
+            await self._store_mapping(env)
+        except WamdError as exc:  # a bad mapping must not cost us the message
+            log.warning("could not store the LID mapping of %s: %s", env.author, exc)
+
+    async def _store_mapping(self, env: Envelope) -> None:
         alt = env.author_alt
         if not alt or env.kind == "newsletter":
             return
@@ -307,12 +313,15 @@ class MessageReceiver:
 
     async def _decrypt(self, node: Node, env: Envelope) -> tuple[Message, int]:
         repo = self._repo
-        address = await repo.address_of(env.author) if env.kind != "newsletter" else None
         result = Message()
         found = 0
         retry_count = 0
         try:
-            async with repo.store.transaction(f"session:{address}"):
+            if env.kind == "newsletter":
+                txn_key = f"newsletter:{env.chat}"
+            else:
+                txn_key = f"session:{await repo.address_of(env.author)}"
+            async with repo.store.transaction(txn_key):
                 for child in node.children():
                     if child.tag == "enc" and child.attrs.get("count", "").isdigit():
                         retry_count = int(child.attrs["count"])
