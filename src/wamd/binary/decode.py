@@ -164,21 +164,26 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                     if head & 0x80:
                         text = text[:-1]
                     pos = end
-                elif b in {250, 247}:  # JID_PAIR, AD_JID
-                    # JIDs repeat a lot: cache the common shapes (numeric user packed as
-                    # NIBBLE_8, token server) by their bytes.
-                    nibble_at = pos if b == 250 else pos + 2
-                    if data[nibble_at] == 255:
-                        # JID_PAIR: user, then one server token byte; AD_JID: user last.
-                        end = nibble_at + (3 if b == 250 else 2) + (data[nibble_at + 1] & 0x7F)
+                # JIDs repeat a lot: the common shapes (numeric user packed as NIBBLE_8,
+                # token server) are cached by their wire bytes.
+                elif b == 250:  # JID_PAIR: user, then one server token byte
+                    if data[pos] == 255:
+                        end = pos + 3 + (data[pos + 1] & 0x7F)
                         span = data[pos - 1 : end]
                         text = jid_cache.get(span)
                         if text is None:
-                            text, pos = read_string(data, pos, b, 0)
-                            if pos == end:
-                                if len(jid_cache) >= _JID_CACHE_SIZE:
-                                    jid_cache.clear()
-                                jid_cache[span] = text
+                            text, pos = _read_jid(data, pos, b, end, span)
+                        else:
+                            pos = end
+                    else:
+                        text, pos = read_string(data, pos, b, 0)
+                elif b == 247:  # AD_JID: domain type, device, user
+                    if data[pos + 2] == 255:
+                        end = pos + 4 + (data[pos + 3] & 0x7F)
+                        span = data[pos - 1 : end]
+                        text = jid_cache.get(span)
+                        if text is None:
+                            text, pos = _read_jid(data, pos, b, end, span)
                         else:
                             pos = end
                     else:
@@ -287,6 +292,16 @@ def _read_long_binary(data: bytes, pos: int, b: int) -> tuple[bytes, int]:
             f" ({len(data)} bytes)"
         )
     return data[pos:end], end
+
+
+def _read_jid(data: bytes, pos: int, b: int, end: int, span: bytes) -> tuple[str, int]:
+    """Decode a JID missing from the cache; cache it if it had the expected shape."""
+    text, pos = _read_string(data, pos, b, 0)
+    if pos == end:  # the shape was right: the span is exactly this JID's bytes
+        if len(_JID_CACHE) >= _JID_CACHE_SIZE:
+            _JID_CACHE.clear()
+        _JID_CACHE[span] = text
+    return text, pos
 
 
 def _bad_nibble(data: bytes, start: int, end: int) -> NoReturn:
