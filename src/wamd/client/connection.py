@@ -210,7 +210,18 @@ class Connection:
         return reply
 
     async def close(self) -> None:
-        """Close the connection for good; returns once no task or socket is left."""
+        """Close the connection for good; returns once no task or socket is left.
+
+        Called from an event handler (which runs in one of the connection's own tasks),
+        it starts the close and returns; the close finishes right after the handler.
+        """
+        current = asyncio.current_task()
+        if current is not None and (current in self._tasks or current is self._supervisor):
+            self._closing = True
+            if self._sock is not None:
+                self.end_socket(428, "closed by the application", stop=True)
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.close()))
+            return
         self._closing = True
         sock = self._sock
         if sock is not None:
