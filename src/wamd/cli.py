@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import sys
 import tempfile
 import time
@@ -25,6 +26,7 @@ from wamd.auth.migrate import (
     MigrationReport,
     account_label,
     migrate_stores,
+    native_accounts,
     open_store,
     parse_store,
 )
@@ -41,6 +43,8 @@ stores:
   PATH.db         wamd's native SQLite store, account "default"
   PATH.db#ID      account ID in that native store
   sqlite:PATH     a native store whatever its file name (also sqlite:PATH#ID)
+
+key files (encrypted native stores): 32 raw bytes, 64 hex digits or base64 of 32 bytes
 """
 
 
@@ -86,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace a different account found in DST"
     )
     mig.add_argument(
+        "--src-key-file", metavar="FILE", help="encryption key of an encrypted native SRC"
+    )
+    mig.add_argument(
+        "--dst-key-file",
+        metavar="FILE",
+        help="encryption key of an encrypted native DST (a new DST is created encrypted)",
+    )
+    mig.add_argument(
         "--progress",
         action="store_true",
         help="show a progress bar even when stderr is not a terminal",
@@ -101,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     ins.add_argument("path", metavar="STORE", help="the store to inspect")
+    ins.add_argument(
+        "--key-file", metavar="FILE", help="encryption key of an encrypted native store"
+    )
 
     add_pair_command(commands)
     demo = commands.add_parser(
@@ -153,11 +168,41 @@ class _ProgressBar:
 # --- commands --------------------------------------------------------------------------------
 
 
+def _read_key_file(path: str | None) -> bytes | None:
+    """A 32-byte key from a file: raw bytes, hex or base64 (surrounding whitespace ignored)."""
+    if path is None:
+        return None
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read key file {path}: {exc.strerror}") from None
+    if len(raw) == 32:
+        return raw
+    text = raw.strip()
+    try:
+        if len(text) == 64:
+            return bytes.fromhex(text.decode("ascii"))
+        key = base64.b64decode(text, validate=True)
+    except (ValueError, UnicodeDecodeError):
+        key = b""
+    if len(key) != 32:
+        raise UsageError(f"key file {path} must hold 32 bytes (raw, hex or base64)")
+    return key
+
+
 async def _migrate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    source_key = _read_key_file(args.src_key_file)
+    destination_key = _read_key_file(args.dst_key_file)
     bar = _ProgressBar(err, "migrating") if args.progress or err.isatty() else None
     try:
         report: MigrationReport = await migrate_stores(
-            args.src, args.dst, dry_run=args.dry_run, force=args.force, progress=bar
+            args.src,
+            args.dst,
+            dry_run=args.dry_run,
+            force=args.force,
+            progress=bar,
+            source_key=source_key,
+            destination_key=destination_key,
         )
     finally:
         if bar is not None:
@@ -193,9 +238,13 @@ async def _counts(backend: StorageBackend) -> dict[str, int]:
 
 async def _inspect(args: argparse.Namespace, out: TextIO) -> int:
     spec = parse_store(args.path)
-    backend = await open_store(spec, source=True)
+    backend = await open_store(spec, source=True, encryption_key=_read_key_file(args.key_file))
     try:
         out.write(f"store: {spec} ({'Baileys folder' if spec.kind == 'baileys' else 'native'})\n")
+        if spec.kind == "native":
+            others = [a for a in native_accounts(spec.path) if a != spec.client_id]
+            if others:
+                out.write(f"other accounts in this file: {', '.join(others)}\n")
         _describe_creds(await backend.load_creds(), out)
         counts = await _counts(backend)
         unknown: list[str] = []

@@ -197,3 +197,48 @@ def test_demo_without_store_uses_a_temporary_one() -> None:
     assert "temporary store" in out
     path = out.split("store: ", 1)[1].split("\n", 1)[0]
     assert not Path(path).exists()
+
+
+def test_migrate_into_an_encrypted_store_and_inspect_it(
+    shared_fixtures: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("ab" * 32 + "\n")
+    src = shared_fixtures / SAMPLE / "after-qr-pairing-and-login"
+    db = tmp_path / "enc.db"
+    code, out, err = run("migrate", "--dst-key-file", str(key_file), str(src), str(db))
+    assert code == 0, err
+    assert "verified" in out
+    code, _, err = run("inspect", str(db))
+    assert code == 1
+    assert "encryption_key" in err
+    code, out, _ = run("inspect", "--key-file", str(key_file), str(db))
+    assert code == 0
+    assert "15550001111:7@s.whatsapp.net" in out
+    back = tmp_path / "back"
+    code, _, _ = run("migrate", "--src-key-file", str(key_file), str(db), str(back))
+    assert code == 0
+    assert (back / "creds.json").read_bytes() == (src / "creds.json").read_bytes()
+
+
+@pytest.mark.parametrize("content", [b"short", b"zz" * 32, b""])
+def test_bad_key_file_is_a_usage_error(tmp_path: Path, content: bytes) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(content)
+    code, _, err = run("inspect", "--key-file", str(key_file), str(tmp_path / "x.db"))
+    assert code == 2
+    assert "must hold 32 bytes" in err
+    code, _, err = run("inspect", "--key-file", str(tmp_path / "missing"), str(tmp_path / "x.db"))
+    assert code == 2 and "cannot read key file" in err
+
+
+def test_inspect_names_the_other_accounts_of_a_native_file(
+    shared_fixtures: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "bots.db"
+    for name, folder in (("a", "two-party-session/A"), ("b", "two-party-session/B")):
+        assert run("migrate", str(shared_fixtures / SAMPLE / folder), f"{db}#{name}")[0] == 0
+    code, out, _ = run("inspect", f"{db}#a")
+    assert code == 0
+    assert "1111111111:0@s.whatsapp.net" in out
+    assert "other accounts in this file: b" in out

@@ -39,6 +39,7 @@ __all__ = [
     "account_label",
     "migrate",
     "migrate_stores",
+    "native_accounts",
     "open_store",
     "parse_store",
     "same_store",
@@ -80,6 +81,20 @@ def parse_store(text: str) -> StoreSpec:
     if "#" in body and not client_id:
         raise UsageError(f"{text!r}: empty client id after '#'")
     return StoreSpec("native", Path(path_text).expanduser(), client_id or "default")
+
+
+def native_accounts(path: Path) -> list[str]:
+    """The client ids a native store file holds (read-only; [] if it is not one)."""
+    uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            rows = conn.execute("SELECT client_id FROM accounts").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    return sorted(str(r[0]) for r in rows)
 
 
 def _check_native_source(spec: StoreSpec) -> None:
@@ -401,11 +416,14 @@ async def migrate_stores(
     dry_run: bool = False,
     force: bool = False,
     progress: Progress | None = None,
+    source_key: bytes | None = None,
+    destination_key: bytes | None = None,
 ) -> MigrationReport:
     """Open two stores by name (see :func:`parse_store`) and :func:`migrate` between them.
 
     A destination that did not exist before is removed again if the migration fails, so
-    a failed run leaves nothing behind.
+    a failed run leaves nothing behind. ``source_key`` and ``destination_key`` are the
+    ``encryption_key`` of encrypted native stores.
     """
     src = source if isinstance(source, StoreSpec) else parse_store(source)
     dst = destination if isinstance(destination, StoreSpec) else parse_store(destination)
@@ -413,9 +431,9 @@ async def migrate_stores(
         raise UsageError(f"source and destination are the same store ({src})")
     parent_existed = dst.path.parent.exists()
     before = _created_paths(dst)
-    src_backend = await open_store(src, source=True)
+    src_backend = await open_store(src, source=True, encryption_key=source_key)
     try:
-        dst_backend = await open_store(dst, dry_run=dry_run)
+        dst_backend = await open_store(dst, dry_run=dry_run, encryption_key=destination_key)
         try:
             report = await migrate(
                 src_backend, dst_backend, dry_run=dry_run, force=force, progress=progress
