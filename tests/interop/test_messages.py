@@ -516,3 +516,36 @@ async def test_retry_receipt_keys_start_a_session_in_baileys(oracle: Oracle) -> 
     )
     received = await alice.receiver.receive(decode_node(data))
     assert received.message is not None and received.message.text == "resent"
+
+
+async def test_baileys_dsm_from_our_other_device_is_unwrapped_here(oracle: Oracle) -> None:
+    alice1 = Account("15550001111", 1)
+    alice2_jid = "15550001111:2@s.whatsapp.net"
+    alice2 = js_party(oracle)
+    await give_js_our_session(oracle, alice2, alice1.pn, alice1)
+    dsm = Message()
+    dsm.deviceSentMessage.destinationJid = "15550002222@s.whatsapp.net"
+    dsm.deviceSentMessage.message.conversation = "I sent this from my other device"
+    data = oracle.call(
+        "msg_direct_stanza",
+        party=alice2,
+        to=alice1.pn,
+        message=dsm.SerializeToString(),
+        attrs={
+            "from": alice2_jid,
+            "recipient": "15550002222@s.whatsapp.net",
+            "id": "3EB0S1",
+            "t": str(T),
+            "type": "text",
+        },
+    )
+    received = await alice1.receiver.receive(decode_node(data))
+    assert received.message is not None, received.failure
+    assert received.message.from_me and received.message.chat == "15550002222@s.whatsapp.net"
+    assert received.message.text == "I sent this from my other device"
+    assert received.replies[0].attrs == {
+        "id": "3EB0S1",
+        "recipient": "15550002222@s.whatsapp.net",
+        "to": alice2_jid,
+        "type": "sender",
+    }

@@ -394,3 +394,30 @@ async def test_retry_resend_needs_a_session() -> None:
             message_id="R",
             count=1,
         )
+
+
+async def test_receipt_kinds_inactive_peer_and_history_sync() -> None:
+    alice1, alice2 = Account("15550001111", 1), Account("15550001111", 2)
+    bob = Account("15550002222", 1)
+    await introduce(alice1, bob.pn, bob)
+    await introduce(alice1, alice2.pn, alice2)
+    bob.receiver.online = False
+    out = await build_direct_message(
+        alice1.repo, alice1.me, bob.pn_user, text_message("x"), [bob.pn], message_id="P1"
+    )
+    got = await bob.receiver.receive(deliver(out, alice1.pn, bob.pn))
+    assert [r.attrs for r in got.replies] == [{"id": "P1", "to": alice1.pn, "type": "inactive"}]
+
+    history = Message()
+    history.protocolMessage.type = history.protocolMessage.HISTORY_SYNC_NOTIFICATION
+    peer = await build_direct_message(
+        alice1.repo, alice1.me, alice1.pn_user, history, [alice2.pn], message_id="P2"
+    )
+    stanza = deliver(peer, alice1.pn, alice2.pn, extra={"category": "peer"})
+    del stanza.attrs["recipient"]  # peer messages carry none
+    got = await alice2.receiver.receive(stanza)
+    assert got.message is not None and got.message.category == "peer" and got.message.from_me
+    assert [r.attrs for r in got.replies] == [
+        {"id": "P2", "to": alice1.pn, "type": "peer_msg"},
+        {"id": "P2", "to": alice1.pn_user, "type": "hist_sync"},
+    ]
