@@ -25,7 +25,7 @@ from wamd.binary import Node, decode_node, encode_node
 from wamd.errors import PairingError, ProtoDecodeError, WamdError
 from wamd.noise import FrameReader, NoiseResponder, TransportCipher
 from wamd.pairing import LoginPayload, RegistrationPayload, parse_client_payload
-from wamd.testing.faults import Step, build_chain
+from wamd.testing.faults import Step
 from wamd.testing.records import HandshakeFailure, IqError, TranscriptEntry
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class FakeConnection:
         self.ignore_input = False
         self._ws = ws
         self._reader = FrameReader(expect_intro=True)
-        chain = build_chain(server.root, server.static_key.public, server.faults.chain)
+        chain = server.cert_chain()
         self._responder: NoiseResponder | None = NoiseResponder(server.static_key, chain)
         self._handshake_step = 0
         self._cipher: TransportCipher | None = None
@@ -115,6 +115,7 @@ class FakeConnection:
 
     async def run(self) -> None:
         """Serve this connection until the client or the server closes it."""
+        self.spawn(self._handshake_deadline(self.server.handshake_timeout))
         try:
             async for message in self._ws:
                 if isinstance(message, str):
@@ -126,6 +127,12 @@ class FakeConnection:
             pass
         finally:
             await self._finish()
+
+    async def _handshake_deadline(self, timeout: float) -> None:
+        await asyncio.sleep(timeout)
+        if self._cipher is None and not self.is_closed():
+            self._handshake_failed("timeout", f"no complete handshake within {timeout} s")
+            await self.close()
 
     async def _feed(self, message: bytes) -> bool:
         stage = "intro" if self._reader.intro_pending else "frame"

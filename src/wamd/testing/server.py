@@ -25,7 +25,7 @@ from wamd.crypto import KeyPair, generate_key_pair
 from wamd.errors import TimeoutError_
 from wamd.pairing import LoginPayload
 from wamd.testing.connection import SERVER_JID, FakeConnection, Phase
-from wamd.testing.faults import Faults, Step
+from wamd.testing.faults import Faults, Step, build_chain
 from wamd.testing.handlers import IqHandlers
 from wamd.testing.linking import Linker
 from wamd.testing.phone import FakePhone
@@ -69,7 +69,8 @@ class FakeServer:
     ``root`` is the test root key pair the certificate chain comes from (fresh if not
     given; clients trust :attr:`root_public_key`). ``strict_login=False`` creates
     unknown accounts and devices at login (load tests). ``pair_refs`` is how many QR
-    refs each registering client gets.
+    refs each registering client gets; ``handshake_timeout`` how long a connection may
+    take to finish the Noise handshake before it is closed (and recorded).
 
     Records for tests: :attr:`connections` (each with its ``transcript``),
     :attr:`handshake_failures`, :attr:`iq_errors`, :attr:`unknown_iqs`,
@@ -86,6 +87,7 @@ class FakeServer:
         static_key: KeyPair | None = None,
         strict_login: bool = True,
         pair_refs: int = 6,
+        handshake_timeout: float = 20.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -93,6 +95,8 @@ class FakeServer:
         self.static_key = static_key if static_key is not None else generate_key_pair()
         self.strict_login = strict_login
         self.pair_refs = pair_refs
+        self.handshake_timeout = handshake_timeout
+        self._chain: bytes | None = None
         self.faults = Faults()
         self.accounts: dict[str, Account] = {}
         self.connections: list[FakeConnection] = []
@@ -173,6 +177,14 @@ class FakeServer:
         from wamd.testing.threaded import ServerThread  # noqa: PLC0415 - avoids a cycle
 
         return ServerThread(**kwargs).start()
+
+    def cert_chain(self) -> bytes:
+        """The certificate chain for a new connection (with ``faults.chain``'s defect)."""
+        if self.faults.chain is not None:
+            return build_chain(self.root, self.static_key.public, self.faults.chain)
+        if self._chain is None:
+            self._chain = build_chain(self.root, self.static_key.public, None)
+        return self._chain
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._conn_ids += 1

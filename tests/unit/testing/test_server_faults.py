@@ -55,6 +55,15 @@ async def test_bad_intro_or_hello_closes_silently_and_is_recorded(
         assert server.connections[0].transcript == []
 
 
+async def test_client_that_never_finishes_the_handshake_is_closed() -> None:
+    async with FakeServer(handshake_timeout=0.3) as server:
+        async with connect(server.url) as ws:
+            await ws.send(NoiseInitiator().client_hello())
+            await ws.recv()  # the ServerHello; then the client says nothing more
+            assert await closed_silently(ws)
+        assert [f.stage for f in server.handshake_failures] == ["timeout"]
+
+
 async def test_tampered_client_finish_closes_silently_and_is_recorded() -> None:
     async with FakeServer() as server:
         keys = DeviceKeys()
