@@ -244,3 +244,14 @@ async def test_os_errors_on_open_are_auth_state_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(AuthStateError, match="cannot open"):
         await BaileysFolderBackend.open(tmp_path / "file" / "auth")
+
+
+async def test_values_baileys_would_treat_as_falsy_delete_the_file(tmp_path: Path) -> None:
+    # Baileys' keys.set deletes instead of writing a falsy value (here an empty lid-mapping).
+    backend = await BaileysFolderBackend.open(tmp_path)
+    await backend.write({"lid-mapping": {"155": b"987"}})
+    assert (tmp_path / "lid-mapping-155.json").read_bytes() == b'"987"'
+    await backend.write({"lid-mapping": {"155": b""}})
+    assert not (tmp_path / "lid-mapping-155.json").exists()
+    assert await backend.read("lid-mapping", ["155"]) == {}
+    await backend.close()
