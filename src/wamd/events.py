@@ -221,7 +221,9 @@ class Message(Event):
     """A message arrived (or one we sent from another device was seen).
 
     ``chat`` is the conversation JID, ``sender`` the author's JID, ``text`` the plain
-    text if the message has one, ``message`` the decoded message protobuf.
+    text if the message has one, ``message`` the decoded message protobuf, ``received``
+    the full :class:`wamd.messages.ReceivedMessage` it came from (LID/PN alternates,
+    retry count, offline flag...).
     """
 
     id: str
@@ -232,6 +234,7 @@ class Message(Event):
     push_name: str | None = None
     text: str | None = None
     message: object = field(default=None, repr=False)
+    received: object = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,7 @@ class ReceivedMessage:
             push_name=self.push_name,
             text=self.text,
             message=self.message,
+            received=self,
         )
 
 

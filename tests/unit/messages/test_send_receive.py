@@ -72,6 +72,7 @@ async def test_one_to_one_text_reaches_every_device_and_own_devices_get_dsm() ->
     ]
     event = mine.message.to_event()
     assert event.text == "hi bob" and event.from_me and event.chat == bob0.pn_user
+    assert event.received is mine.message and event.message is mine.message.message
 
 
 async def test_reply_after_first_message_is_msg_without_device_identity() -> None:
