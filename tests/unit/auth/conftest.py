@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from wamd.auth.backend import StorageBackend
+from wamd.auth.backends.baileys import BaileysFolderBackend
 from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.backends.native import NativeBackend
 
@@ -27,6 +28,8 @@ class BackendKind:
     name: str
     open: Opener
     persistent: bool
+    opaque: bool = True
+    """Whether any bytes may be stored in any category (else values must be valid)."""
 
 
 async def _open_memory(folder: Path, client_id: str) -> StorageBackend:
@@ -37,6 +40,10 @@ async def _open_native(folder: Path, client_id: str) -> StorageBackend:
     return await NativeBackend.open(folder / "store.db", client_id)
 
 
+async def _open_baileys(folder: Path, client_id: str) -> StorageBackend:
+    return await BaileysFolderBackend.open(folder / "baileys")
+
+
 async def _open_native_encrypted(folder: Path, client_id: str) -> StorageBackend:
     return await NativeBackend.open(folder / "store.db", client_id, encryption_key=b"k" * 32)
 
@@ -45,6 +52,7 @@ BACKENDS: dict[str, BackendKind] = {
     "memory": BackendKind("memory", _open_memory, persistent=False),
     "native": BackendKind("native", _open_native, persistent=True),
     "native-encrypted": BackendKind("native-encrypted", _open_native_encrypted, persistent=True),
+    "baileys": BackendKind("baileys", _open_baileys, persistent=True, opaque=False),
 }
 
 
