@@ -136,11 +136,11 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
         n_attrs = (size - 1) >> 1
         while n_attrs:
             n_attrs -= 1
-            b = data[pos]
-            pos += 1
-            key = single[b]
+            key = single[data[pos]]
             if key is None:
-                key, pos = read_string(data, pos, b, 0)
+                key, pos = read_string(data, pos + 1, data[pos], 0)
+            else:
+                pos += 1
             b = data[pos]
             pos += 1
             text = single[b]
