@@ -274,13 +274,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         wamd: dict[str, Any] = {}
         for _ in range(args.rounds):
             node = _best(node, run_node(spec, work))
-            wamd = _best(
-                wamd,
-                await wamd_updates(
-                    work, update_value, session_ids, args.sequential, args.concurrent
-                ),
+            updates = await wamd_updates(
+                work, update_value, session_ids, args.sequential, args.concurrent
             )
-        wamd.update(await wamd_open_read_all(db, dataset, args.repeats))
+            reads = await wamd_open_read_all(db, dataset, args.repeats)
+            wamd = _best(wamd, {**updates, **reads})
     expected = {
         "pre-key": N_PRE_KEYS,
         "session": N_SESSIONS,

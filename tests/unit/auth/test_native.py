@@ -16,6 +16,7 @@ from wamd.auth import use_native_file_auth_state
 from wamd.auth.backends.native import _MIGRATIONS, SCHEMA_VERSION, NativeBackend
 from wamd.auth.creds import AuthCreds
 from wamd.errors import (
+    AuthStateError,
     CorruptStoreError,
     InsecureStoreError,
     StoreKeyError,
@@ -276,5 +277,30 @@ async def test_many_ids_are_read_in_chunks(tmp_path: Path) -> None:
         await backend.write({"pre-key": values})
         assert await backend.read("pre-key", list(values)) == values
         assert await backend.count() == {"pre-key": 2500}
+    finally:
+        await backend.close()
+
+
+async def test_commit_writes_keys_and_creds_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "wamd.db"
+    async with await use_native_file_auth_state(path) as handle:
+        creds = handle.state.creds
+    creds.next_pre_key_id = 101
+    backend = await NativeBackend.open(path)
+    try:
+        await backend.commit({"pre-key": {"100": b"p" * 64}}, creds)
+
+        def disk_full(data: bytes) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+        # The creds update fails after the keys were written in the same transaction.
+        monkeypatch.setattr(backend, "_save_creds_sync", disk_full)
+        with pytest.raises(AuthStateError, match="disk is full"):
+            await backend.commit({"pre-key": {"200": b"q" * 64, "100": None}}, creds)
+        assert await backend.read("pre-key", ["100", "200"]) == {"100": b"p" * 64}
+        loaded = await backend.load_creds()
+        assert loaded is not None and loaded.next_pre_key_id == 101
     finally:
         await backend.close()

@@ -327,9 +327,14 @@ class NativeBackend:
         """Apply every change in one SQLite transaction; durable when it returns."""
         if not any(changes.values()):
             return
-        await self._run(self._write_sync, changes)
+        await self._run(self._write_sync, changes, None)
 
-    def _write_sync(self, changes: KeyChanges) -> None:
+    async def commit(self, changes: KeyChanges, creds: AuthCreds | None = None) -> None:
+        """Apply key changes and (if given) replace the creds, all in one transaction."""
+        data = creds.to_bytes() if creds is not None else None
+        await self._run(self._write_sync, changes, data)
+
+    def _write_sync(self, changes: KeyChanges, creds: bytes | None) -> None:
         cid = self._client_id
         upserts: list[tuple[str, str, str, bytes]] = []
         deletes: list[tuple[str, str, str]] = []
@@ -352,6 +357,8 @@ class NativeBackend:
                 conn.executemany(
                     "DELETE FROM keys WHERE client_id = ? AND category = ? AND id = ?", deletes
                 )
+            if creds is not None:
+                self._save_creds_sync(creds)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
