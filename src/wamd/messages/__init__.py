@@ -2,7 +2,32 @@
 
 Functions and small classes that build and parse :class:`wamd.binary.Node` stanzas and
 drive a :class:`wamd.signal.repository.SignalRepository`; the client sends what they
-return. See protocol.md §6.6–§6.10.
+return. See protocol.md §6.6–§6.10. How a connection uses them::
+
+    receiver = MessageReceiver(repo, state.creds)
+    sender = MessageSender(repo, Me.from_creds(state.creds), query, now_s=clock)
+
+    # an incoming <message>
+    result = await receiver.receive(node)
+    for reply in result.replies:            # receipt, or retry receipt + nack, or ack
+        await send_node(reply)
+    if result.message is not None:
+        emit(result.message.to_event())
+    if result.creds_changed:                # a pre-key was handed out in a retry receipt
+        emit(CredsUpdate(result.creds_changed, state.creds))
+
+    # an incoming <receipt> or <notification>: ack it
+    await send_node(build_ack(node))
+    # ... and for <receipt type="retry"> about one of ours, send it again:
+    request = parse_retry_receipt(node)
+    out = await sender.resend(chat, original_message, request)
+    await send_node(out.stanza)
+
+    # sending
+    out = await sender.send("15550002222@s.whatsapp.net", text_message("hi"))
+    await send_node(out.stanza)
+    out = await sender.send_group(group_jid, member_jids, text_message("hi all"))
+    await send_node(out.stanza)
 """
 
 from wamd.messages.ack import NackReason, build_ack
