@@ -549,3 +549,40 @@ async def test_baileys_dsm_from_our_other_device_is_unwrapped_here(oracle: Oracl
         "to": alice2_jid,
         "type": "sender",
     }
+
+
+async def test_our_retry_receipts_recover_a_lost_session_with_baileys(oracle: Oracle) -> None:
+    alice = Account("15550001111", 1)
+    bob_jid = "15550002222:1@s.whatsapp.net"
+    bob = js_party(oracle)
+    await give_js_our_session(oracle, bob, alice.pn, alice)
+    # We lose the one-time pre-key Baileys is about to use (say, a restored backup).
+    lost = {k: None for k in await alice.store.backend.list_ids("pre-key")}
+    await alice.store.set({"pre-key": lost})
+
+    def baileys_message(text: str) -> Node:
+        data = oracle.call(
+            "msg_direct_stanza",
+            party=bob,
+            to=alice.pn,
+            message=Message(conversation=text).SerializeToString(),
+            attrs={"from": bob_jid, "id": "3EB0L1", "t": str(T), "type": "text"},
+        )
+        return decode_node(data)
+
+    first = await alice.receiver.receive(baileys_message("lost"))
+    assert first.failure is not None and first.failure.error_type == "UnknownPreKeyError"
+    assert [r.tag for r in first.replies] == ["receipt", "ack"]
+    assert first.replies[0].get_child("keys") is None
+    second = await alice.receiver.receive(baileys_message("lost"))
+    retry = second.replies[0]
+    assert retry.get_child("keys") is not None and second.creds_changed
+
+    # The server forwards our retry receipt to Baileys, which starts over from its keys.
+    forwarded = Node("receipt", {**retry.attrs, "from": alice.pn}, retry.content)
+    assert oracle.call(
+        "msg_inject_retry_receipt", party=bob, jid=alice.pn, data=encode_node(forwarded)
+    )
+    again = await alice.receiver.receive(baileys_message("found"))
+    assert again.message is not None and again.message.text == "found"
+    assert again.replies[0].attrs == {"id": "3EB0L1", "to": bob_jid}
