@@ -142,6 +142,23 @@ def test_ad_jid_domain_types_decode_to_servers() -> None:
         assert encode_node(Node("iq", {"id": f"987:7@{server}"})) == data
 
 
+def test_jid_cache_tells_servers_and_forms_apart() -> None:
+    jids = [
+        "123@s.whatsapp.net",
+        "123@lid",
+        "123@g.us",
+        "123:1@lid",
+        "123:1@s.whatsapp.net",
+        "123:1@hosted",
+        "123@broadcast",
+        "1234@lid",
+        "123:2@lid",
+    ]
+    for _ in range(2):
+        for jid in jids:
+            assert decode_node(encode_node(Node("to", {"jid": jid}))).attrs["jid"] == jid
+
+
 def test_jid_cache_gives_fresh_correct_results() -> None:
     for _ in range(3):
         for i in range(50):
