@@ -20,8 +20,9 @@ return. See protocol.md §6.6–§6.10. How a connection uses them::
     await send_node(build_ack(node))
     # ... and for <receipt type="retry"> about one of ours, send it again:
     request = parse_retry_receipt(node)
-    out = await sender.resend(chat, original_message, request)
-    await send_node(out.stanza)
+    out = await sender.resend(request)      # None if we no longer know the message
+    if out is not None:
+        await send_node(out.stanza)
 
     # sending
     out = await sender.send("15550002222@s.whatsapp.net", text_message("hi"))

@@ -10,6 +10,7 @@ caller sends the returned stanza.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from wamd._proto.message_pb2 import Message
@@ -38,7 +39,7 @@ from wamd.messages.usync import (
 from wamd.signal.repository import SignalRepository
 from wamd.signal.store import KeyCategory
 
-__all__ = ["DEVICE_CACHE_SECONDS", "MessageSender", "Query"]
+__all__ = ["DEVICE_CACHE_SECONDS", "SENT_CACHE_SIZE", "MessageSender", "Query"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ Query = Callable[[Node], Awaitable[Node]]
 
 DEVICE_CACHE_SECONDS = 300
 """How long a user's device list is reused before it is asked for again."""
+
+SENT_CACHE_SIZE = 1000
+"""How many sent messages are kept to answer retry receipts."""
 
 
 class MessageSender:
@@ -72,6 +76,7 @@ class MessageSender:
         self._tags = tags or TagGenerator()
         self._pad_random = pad_random
         self._devices: dict[str, tuple[int, list[str]]] = {}
+        self._sent: OrderedDict[str, tuple[str, Message]] = OrderedDict()
 
     def forget_devices(self, user: str | None = None) -> None:
         """Drop the cached device list of ``user`` (a user JID), or of everyone."""
@@ -138,7 +143,7 @@ class MessageSender:
         own_user = str(Jid.parse(own).to_non_ad())
         devices = await self.devices([own_user, str(chat_jid)])
         await self.ensure_sessions(devices)
-        return await build_direct_message(
+        out = await build_direct_message(
             self._repo,
             self.me,
             str(chat_jid),
@@ -147,6 +152,7 @@ class MessageSender:
             message_id=message_id or self.new_message_id(),
             pad_random=self._pad_random,
         )
+        return self._remember(out, str(chat_jid), message)
 
     async def send_group(
         self,
@@ -160,7 +166,7 @@ class MessageSender:
         """The stanza of a group message; ``members`` are the group's user JIDs."""
         devices = await self.devices(members)
         await self.ensure_sessions(devices)
-        return await build_group_message(
+        out = await build_group_message(
             self._repo,
             self.me,
             group,
@@ -170,18 +176,44 @@ class MessageSender:
             addressing_mode=addressing_mode,
             pad_random=self._pad_random,
         )
+        return self._remember(out, group, message)
 
-    async def resend(self, chat: str, message: Message, request: RetryRequest) -> OutgoingMessage:
+    def sent(self, message_id: str) -> tuple[str, Message] | None:
+        """The chat and content of a message we sent lately, by id (for resends)."""
+        return self._sent.get(message_id)
+
+    def _remember(self, out: OutgoingMessage, chat: str, message: Message) -> OutgoingMessage:
+        self._sent[out.id] = (chat, message)
+        self._sent.move_to_end(out.id)
+        while len(self._sent) > SENT_CACHE_SIZE:
+            self._sent.popitem(last=False)
+        return out
+
+    async def resend(
+        self,
+        request: RetryRequest,
+        *,
+        chat: str | None = None,
+        message: Message | None = None,
+    ) -> OutgoingMessage | None:
         """Our message again for the device that sent retry receipt ``request``.
 
-        Uses the bundle in the receipt if there is one, else fetches the device's keys
-        when there is no session. In a group, everyone gets our sender key again next time.
+        The message is looked up among those sent lately unless ``chat`` and ``message``
+        are given (e.g. from the app's own store); None if it is unknown. Uses the bundle
+        in the receipt if there is one, else fetches the device's keys when there is no
+        session. In a group, everyone gets our sender key again with the next message.
         """
-        device = request.participant if Jid.parse(chat).is_group else request.sender
-        device = device or request.sender
+        if chat is None or message is None:
+            found = self._sent.get(request.id)
+            if found is None:
+                log.info("retry receipt for unknown message %s; not resent", request.id)
+                return None
+            chat, message = found
+        is_group = Jid.parse(chat).is_group
+        device = (request.participant if is_group else None) or request.sender
         if request.bundle is None and not await self._repo.has_session(device):
             await self.ensure_sessions([device], identity_refresh=True)
-        if Jid.parse(chat).is_group:
+        if is_group:
             await clear_sender_key_memory(self._repo.store, chat)
         return await build_retry_resend(
             self._repo,

@@ -161,9 +161,39 @@ async def test_group_send_and_retry_resend() -> None:
         "receipt", {**retry.attrs, "from": GROUP, "participant": bob.lid}, retry.content
     )
     request = parse_retry_receipt(decode_node(encode_node(forwarded)))
-    resend = await sender.resend(GROUP, text_message("group hi"), request)
+    resend = await sender.resend(request)
+    assert resend is not None and sender.sent(out.id) is not None
     got = await bob.receiver.receive(deliver(resend, alice.lid, bob.lid))
     assert got.message is not None and got.message.text == "group hi"
+    unknown = parse_retry_receipt(
+        Node(
+            "receipt",
+            {**forwarded.attrs, "id": "3EB0NOPE"},
+            [Node("retry", {"count": "1", "id": "3EB0NOPE"}), *forwarded.children()[1:]],
+        )
+    )
+    assert await sender.resend(unknown) is None
     # After a group retry, everyone gets our sender key again with the next message.
     nxt = await sender.send_group(GROUP, members, text_message("next"))
     assert sorted(nxt.skdm_devices) == sorted([bob.lid, carol.lid])
+
+
+async def test_one_to_one_resend_from_the_sent_cache() -> None:
+    alice, bob = Account("15550001111", 1), Account("15550002222", 1)
+    server = MiniServer(alice, bob)
+    sender = MessageSender(alice.repo, alice.me, server.query, now_s=lambda: 1)
+    out = await sender.send(bob.pn_user, text_message("try again"))
+    stanza = deliver(out, alice.pn, bob.pn)
+    enc = stanza.children("enc")[0]
+    stanza.content = [Node("enc", enc.attrs, b"\x33broken"), *stanza.children()[1:]]
+    failed = await bob.receiver.receive(stanza)
+    retry = failed.replies[0]
+    request = parse_retry_receipt(
+        decode_node(encode_node(Node("receipt", {**retry.attrs, "from": bob.pn}, retry.content)))
+    )
+    resend = await sender.resend(request)
+    assert resend is not None
+    assert resend.stanza.attrs["device_fanout"] == "false" and resend.stanza.attrs["to"] == bob.pn
+    got = await bob.receiver.receive(deliver(resend, alice.pn, bob.pn))
+    assert got.message is not None and got.message.text == "try again"
+    assert got.message.retry_count == 1
