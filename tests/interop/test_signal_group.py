@@ -236,7 +236,14 @@ def test_random_group_schedules_decrypt_everywhere(
                 )
         for jid, ct, text in deliveries:
             if receiver["kind"] == "py":
-                got = group_decrypt(receiver["recv"][jid], ct)
+                # stored and loaded between messages, in either form, as a store would
+                record = receiver["recv"][jid]
+                if rnd.random() < 0.5:
+                    record = SenderKeyRecord.from_baileys_bytes(record.to_baileys_bytes())
+                else:
+                    record = SenderKeyRecord.deserialize(record.serialize())
+                got = group_decrypt(record, ct)
+                receiver["recv"][jid] = record
             else:
                 got = oracle.call(
                     "sg_group_decrypt",
