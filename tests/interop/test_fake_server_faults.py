@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import Oracle
 from tests.interop.fake_server_driver import BaileysClient
-from wamd.testing import ChainDefect, FakeServer, ServerThread, Step
+from wamd.testing import ChainDefect, FakeServer, PairSuccessDefect, ServerThread, Step
 
 pytestmark = pytest.mark.interop
 
@@ -204,3 +204,15 @@ def test_chain_defects_baileys_checks_close_400(
     srv.call(lambda: setattr(srv.server.faults, "chain", defect))
     client = baileys(tmp_path / "auth")
     assert client.wait_close() == 400
+
+
+def test_pair_success_with_bad_hmac_is_refused_by_baileys(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    client = baileys(tmp_path / "auth")
+    phone = srv.call(lambda: srv.server.phone(PHONE))
+    srv.run(phone.scan(client.wait_qr(), defect=PairSuccessDefect.BAD_HMAC))
+    assert client.wait_close() == 500  # "Invalid account signature"
+    srv.wait_for(lambda: srv.server.pairing_failures)
+    assert srv.call(lambda: [f.check for f in srv.server.pairing_failures]) == ["client-closed"]
+    assert phone.devices == {}

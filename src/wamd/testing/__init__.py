@@ -7,7 +7,14 @@ in through it. See ``docs/testing.md``.
 """
 
 from wamd.testing.connection import SERVER_JID, FakeConnection, Phase
-from wamd.testing.faults import ChainDefect, Faults, LoginFailure, Step, build_chain
+from wamd.testing.faults import (
+    ChainDefect,
+    Faults,
+    LoginFailure,
+    PairSuccessDefect,
+    Step,
+    build_chain,
+)
 from wamd.testing.phone import FakePhone
 from wamd.testing.records import HandshakeFailure, IqError, PairingFailure, TranscriptEntry
 from wamd.testing.server import WS_PATH, FakeServer, LoginRecord
@@ -28,6 +35,7 @@ __all__ = [
     "IqError",
     "LoginFailure",
     "LoginRecord",
+    "PairSuccessDefect",
     "PairingFailure",
     "Phase",
     "ServerThread",

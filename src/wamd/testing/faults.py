@@ -17,7 +17,7 @@ from wamd._proto.handshake_pb2 import CertChain
 from wamd.crypto import KeyPair, generate_key_pair
 from wamd.noise import make_cert_chain
 
-__all__ = ["ChainDefect", "Faults", "LoginFailure", "Step", "build_chain"]
+__all__ = ["ChainDefect", "Faults", "LoginFailure", "PairSuccessDefect", "Step", "build_chain"]
 
 
 class Step(enum.Enum):
@@ -58,6 +58,15 @@ class ChainDefect(enum.Enum):
     """The leaf is signed by a key other than the intermediate."""
     SHORT_SIGNATURE = "short-signature"
     """The intermediate's signature is 63 bytes."""
+
+
+class PairSuccessDefect(enum.Enum):
+    """Ways the phone can spoil a ``pair-success``, for clients' negative tests."""
+
+    BAD_HMAC = "bad-hmac"
+    """The HMAC is keyed with a secret other than the client's adv secret."""
+    BAD_ACCOUNT_SIGNATURE = "bad-account-signature"
+    """The account signature covers another identity key than the client's."""
 
 
 def build_chain(

@@ -26,7 +26,7 @@ from wamd.pairing import (
     verify_device_sign_reply,
 )
 from wamd.testing.connection import SERVER_JID, FakeConnection, Phase, error_reply, result
-from wamd.testing.faults import Step
+from wamd.testing.faults import PairSuccessDefect, Step
 from wamd.testing.records import PairingFailure
 from wamd.testing.state import Account, Device, SignedPreKey
 
@@ -91,7 +91,13 @@ class Linker:
         return ref
 
     def forget(self, connection: FakeConnection) -> None:
-        """Drop the refs and code requests of a closed connection."""
+        """Drop the refs and code requests of a closed connection.
+
+        A pair-success still unanswered is recorded as a ``client-closed`` failure.
+        """
+        if connection.link is not None:
+            connection.link = None
+            self._failed(connection, "client-closed", "closed before answering pair-success")
         for ref in connection.refs:
             self.refs.pop(ref, None)
         for number, request in list(self.code_requests.items()):
@@ -115,16 +121,30 @@ class Linker:
         self._server.notify()
         return not self._server.faults.take_drop(Step.PAIR_DEVICE)
 
-    async def link(self, conn: FakeConnection, account: Account, adv_secret: bytes) -> None:
-        """The phone accepted ``conn``'s device: sign its identity, send ``pair-success``."""
+    async def link(
+        self,
+        conn: FakeConnection,
+        account: Account,
+        adv_secret: bytes,
+        defect: PairSuccessDefect | None = None,
+    ) -> None:
+        """The phone accepted ``conn``'s device: sign its identity, send ``pair-success``.
+
+        ``defect`` spoils the signed identity on purpose (the client must refuse it).
+        """
         registration = conn.registration
         if registration is None or conn.phase is not Phase.REGISTERING:
             raise PairingError(f"connection {conn.id} is not registering a device")
         device_id, key_index = account.reserve_device()
         now = conn.now()
+        signed_identity = registration.identity_pub
+        if defect is PairSuccessDefect.BAD_ACCOUNT_SIGNATURE:
+            signed_identity = os.urandom(32)
+        if defect is PairSuccessDefect.BAD_HMAC:
+            adv_secret = os.urandom(32)
         identity = sign_device_identity(
             account=account.key,
-            companion_identity_pub=registration.identity_pub,
+            companion_identity_pub=signed_identity,
             adv_secret=adv_secret,
             key_index=key_index,
             timestamp=now,

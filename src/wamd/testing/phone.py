@@ -13,6 +13,7 @@ from wamd.binary import Node
 from wamd.errors import PairingError
 from wamd.pairing import parse_qr
 from wamd.testing.connection import Phase
+from wamd.testing.faults import PairSuccessDefect
 from wamd.testing.state import Account, Device
 
 if TYPE_CHECKING:
@@ -63,8 +64,11 @@ class FakePhone:
         """The account's linked companion devices, by device id."""
         return self.account.devices
 
-    async def scan(self, qr: str) -> int:
+    async def scan(self, qr: str, *, defect: PairSuccessDefect | None = None) -> int:
         """Scan a client's QR string and link it; return the device id it will get.
+
+        ``defect`` sends a spoilt ``pair-success`` (a strict client refuses it, and no
+        device is created unless the client signs it anyway).
 
         Raises :class:`~wamd.errors.PairingError` when the QR is malformed, names a ref
         no open registration holds, or carries keys other than that client registered.
@@ -80,7 +84,7 @@ class FakePhone:
         if data.identity_pub != conn.registration.identity_pub:
             raise PairingError("QR identity key differs from the registered identity key")
         device_id = self.account.next_device_id
-        await self.server.linking.link(conn, self.account, data.adv_secret)
+        await self.server.linking.link(conn, self.account, data.adv_secret, defect)
         return device_id
 
     async def enter_code(self, code: str) -> None:

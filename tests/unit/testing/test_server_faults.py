@@ -20,10 +20,10 @@ from tests.unit.testing.test_server_flows import PHONE, link, login
 from wamd._proto.adv_pb2 import ADVSignedDeviceIdentity
 from wamd.binary import Node
 from wamd.crypto import generate_key_pair, sign
-from wamd.errors import CertificateError
+from wamd.errors import CertificateError, PairingCheckError
 from wamd.noise import NoiseInitiator, verify_cert_chain
 from wamd.pairing import verify_pair_success
-from wamd.testing import ChainDefect, FakeServer, Step, build_chain
+from wamd.testing import ChainDefect, FakeServer, PairSuccessDefect, Step, build_chain
 
 
 async def closed_silently(ws: object, timeout: float = 5.0) -> bool:
@@ -311,3 +311,31 @@ def test_threaded_server_runs_coroutines_and_stops() -> None:
         srv.wait_for(lambda: True)
         thread = srv._thread
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize(
+    ("defect", "check"),
+    [
+        (PairSuccessDefect.BAD_HMAC, "hmac"),
+        (PairSuccessDefect.BAD_ACCOUNT_SIGNATURE, "account-signature"),
+    ],
+)
+async def test_spoilt_pair_success_fails_the_strict_client_check(
+    defect: PairSuccessDefect, check: str
+) -> None:
+    async with FakeServer() as server:
+        keys = DeviceKeys()
+        client, refs = await register(server.url, server.root_public_key, keys)
+        phone = server.phone(PHONE)
+        await phone.scan(qr_for(keys, refs[0]), defect=defect)
+        iq = await client.expect("iq")
+        success = iq.get_child("pair-success")
+        identity = success.get_child("device-identity") if success is not None else None
+        assert identity is not None
+        with pytest.raises(PairingCheckError) as info:
+            verify_pair_success(identity.content_bytes() or b"", keys.adv_secret, keys.identity)
+        assert info.value.check == check
+        await client.close()
+        await server.wait_for(lambda: server.pairing_failures)
+        assert [f.check for f in server.pairing_failures] == ["client-closed"]
+        assert phone.devices == {}
