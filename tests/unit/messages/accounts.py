@@ -9,17 +9,21 @@ then the top-level ``enc``, then ``device-identity`` if a ``pkmsg`` is among the
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+from collections.abc import Sequence
 
 from tests.unit.signal.memstore import memory_store
 from wamd._proto.adv_pb2 import ADVSignedDeviceIdentity
+from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.creds import Contact, init_auth_creds
 from wamd.binary import Jid, Node
 from wamd.messages import Me, MessageReceiver, OutgoingMessage
 from wamd.messages.retry import take_pre_key
 from wamd.signal.keys import PreKeyBundle
 from wamd.signal.repository import SignalRepository
+from wamd.signal.store import KeyChanges
 
 _clock = itertools.count(1_700_000_000_000, 1000)
 
@@ -34,17 +38,36 @@ def fake_account_identity() -> bytes:
     ).SerializeToString()
 
 
+class YieldingBackend(MemoryBackend):
+    """A memory backend that gives other tasks a turn on every read and write, as a real
+    database does while it waits, so races between transactions can show."""
+
+    async def read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
+        await asyncio.sleep(0)
+        return await super().read(category, ids)
+
+    async def write(self, changes: KeyChanges) -> None:
+        await asyncio.sleep(0)
+        await super().write(changes)
+
+
 class Account:
     """One linked device of a user: ``phone`` (PN user), ``lid`` (LID user), ``device``."""
 
-    def __init__(self, phone: str, device: int = 0, lid: str | None = None) -> None:
+    def __init__(
+        self,
+        phone: str,
+        device: int = 0,
+        lid: str | None = None,
+        backend: MemoryBackend | None = None,
+    ) -> None:
         self.creds = init_auth_creds()
         self.pn = f"{phone}:{device}@s.whatsapp.net" if device else f"{phone}@s.whatsapp.net"
         lid_user = lid or f"1000{phone}"
         self.lid = f"{lid_user}:{device}@lid" if device else f"{lid_user}@lid"
         self.creds.me = Contact(id=self.pn, lid=self.lid, name=f"user {phone}")
         self.creds.account = fake_account_identity()
-        self.store = memory_store()
+        self.store = memory_store(backend)
         self.repo = SignalRepository(
             self.store, self.creds.local_identity(), now_ms=lambda: next(_clock)
         )

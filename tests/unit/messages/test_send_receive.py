@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
-from tests.unit.messages.accounts import Account, deliver, introduce
+from tests.unit.messages.accounts import Account, YieldingBackend, deliver, introduce
 from tests.unit.signal.memstore import snapshot
 from wamd._proto.message_pb2 import ContextInfo, Message
 from wamd.binary import Node, decode_node, encode_node
@@ -422,3 +423,45 @@ async def test_receipt_kinds_inactive_peer_and_history_sync() -> None:
         {"id": "P2", "to": alice1.pn, "type": "peer_msg"},
         {"id": "P2", "to": alice1.pn_user, "type": "hist_sync"},
     ]
+
+
+async def test_concurrent_receives_and_sends_on_one_session_lose_nothing() -> None:
+    alice = Account("15550001111", 1, backend=YieldingBackend())
+    bob = Account("15550002222", 1, backend=YieldingBackend())
+    await introduce(alice, bob.pn, bob)
+    first = await build_direct_message(
+        alice.repo, alice.me, bob.pn_user, text_message("0"), [bob.pn], message_id="C0"
+    )
+    assert (await bob.receiver.receive(deliver(first, alice.pn, bob.pn))).message is not None
+    reply = await build_direct_message(
+        bob.repo, bob.me, alice.pn_user, text_message("r"), [alice.pn], message_id="CR"
+    )
+    assert (await alice.receiver.receive(deliver(reply, bob.pn, alice.pn))).message is not None
+
+    outs = [
+        await build_direct_message(
+            alice.repo, alice.me, bob.pn_user, text_message(str(i)), [bob.pn], message_id=f"C{i}"
+        )
+        for i in range(1, 9)
+    ]
+
+    async def bob_sends(i: int) -> Node:
+        out = await build_direct_message(
+            bob.repo, bob.me, alice.pn_user, text_message(f"b{i}"), [alice.pn], message_id=f"B{i}"
+        )
+        return deliver(out, bob.pn, alice.pn)
+
+    # Bob receives eight messages while sending four, all at once on one session.
+    receiving = asyncio.gather(*(bob.receiver.receive(deliver(o, alice.pn, bob.pn)) for o in outs))
+    sending = asyncio.gather(*(bob_sends(i) for i in range(4)))
+    received, sent = await asyncio.gather(receiving, sending)
+    texts = sorted(r.message.text or "" for r in received if r.message is not None)
+    assert texts == sorted(str(i) for i in range(1, 9))
+    for stanza in sent:
+        got = await alice.receiver.receive(stanza)
+        assert got.message is not None, got.failure
+    # Every message key was used up exactly once: a lost update would let replays through.
+    forgetful = type(bob.receiver)(bob.repo, bob.creds)
+    for o in outs:
+        replay = await forgetful.receive(deliver(o, alice.pn, bob.pn))
+        assert replay.duplicate and replay.message is None
