@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -401,3 +402,33 @@ async def test_storing_a_known_mapping_again_commits_nothing() -> None:
     await alice.repo.store_lid_mapping("99999999@lid", "15550002222@s.whatsapp.net")
     assert alice.store.commits == commits + 1
     assert await alice.repo.lid_for_pn("15550002222@s.whatsapp.net") == "99999999"
+
+
+async def test_cancelled_decrypt_leaves_nothing_behind() -> None:
+    class SlowBackend(FlakyBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = asyncio.Event()
+            self.blocking = False
+
+        async def read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
+            if self.blocking and category == "pre-key":
+                await self.block.wait()
+            return await super().read(category, ids)
+
+    backend = SlowBackend()
+    alice = make_party("15550001111:1@s.whatsapp.net")
+    bob = make_party("15550002222:3@s.whatsapp.net", memory_store(backend))
+    await alice.repo.inject_session(bob.jid, await bob.bundle())
+    _, ct = await alice.repo.encrypt_message(bob.jid, b"cancel me")
+    before = await snapshot(bob.store)
+    backend.blocking = True
+    task = asyncio.create_task(bob.repo.decrypt_message(alice.jid, "pkmsg", ct))
+    await asyncio.sleep(0.01)
+    assert not task.done()  # parked inside its transaction, reading the pre-key
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    backend.blocking = False
+    assert await snapshot(bob.store) == before
+    assert await bob.repo.decrypt_message(alice.jid, "pkmsg", ct) == b"cancel me"
