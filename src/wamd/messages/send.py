@@ -36,6 +36,7 @@ __all__ = [
     "OutgoingMessage",
     "build_direct_message",
     "build_group_message",
+    "build_peer_message",
     "build_retry_resend",
     "clear_sender_key_memory",
     "inject_bundles",
@@ -236,6 +237,35 @@ async def build_direct_message(
         content.append(_device_identity(me))
     attrs = {"id": message_id, "to": chat, "type": stanza_type, **(extra_attrs or {})}
     return OutgoingMessage(message_id, Node("message", attrs, content), tuple(done), tuple(failed))
+
+
+async def build_peer_message(
+    repo: SignalRepository,
+    me: Me,
+    message: Message,
+    *,
+    message_id: str,
+    pad_random: PadRandom | None = None,
+) -> OutgoingMessage:
+    """A ``category="peer"`` message to our own phone (device 0), e.g. a key request.
+
+    The single ``enc`` sits directly under ``<message>``, addressed to our own PN user.
+    The content is not wrapped as sent-by-us (as whatsmeow sends peer messages).
+    """
+    phone = str(Jid.parse(me.pn).to_non_ad())
+    enc_type, ciphertext = await repo.encrypt_message(phone, _padded(message, pad_random))
+    content = [Node("enc", {"v": "2", "type": enc_type}, ciphertext)]
+    if enc_type == "pkmsg":
+        content.append(_device_identity(me))
+    content.append(Node("meta", {"appdata": "default"}))
+    attrs = {
+        "id": message_id,
+        "to": phone,
+        "type": "text",
+        "category": "peer",
+        "push_priority": "high_force",
+    }
+    return OutgoingMessage(message_id, Node("message", attrs, content), (phone,))
 
 
 async def load_sender_key_memory(store: KeyStore, group: str) -> dict[str, bool]:

@@ -16,6 +16,7 @@ from wamd.messages import (
     NackReason,
     build_direct_message,
     build_group_message,
+    build_peer_message,
     build_retry_resend,
     clear_sender_key_memory,
     load_sender_key_memory,
@@ -465,3 +466,30 @@ async def test_concurrent_receives_and_sends_on_one_session_lose_nothing() -> No
     for o in outs:
         replay = await forgetful.receive(deliver(o, alice.pn, bob.pn))
         assert replay.duplicate and replay.message is None
+
+
+async def test_peer_message_goes_to_our_phone_as_a_single_enc() -> None:
+    me, phone = Account("15550001111", 3), Account("15550001111", 0)
+    await introduce(me, phone.pn, phone)
+    request = Message()
+    request.protocolMessage.type = request.protocolMessage.APP_STATE_SYNC_KEY_REQUEST
+    request.protocolMessage.appStateSyncKeyRequest.keyIds.add().keyId = b"\x00\x01"
+    out = await build_peer_message(me.repo, me.me, request, message_id="PEER1")
+    assert out.stanza.attrs == {
+        "id": "PEER1",
+        "to": me.pn_user,
+        "type": "text",
+        "category": "peer",
+        "push_priority": "high_force",
+    }
+    assert [c.tag for c in out.stanza.children()] == ["enc", "device-identity", "meta"]
+    delivered = Node(
+        "message",
+        {"from": me.pn, "id": "PEER1", "t": "1", "type": "text", "category": "peer"},
+        out.stanza.children()[:2],
+    )
+    got = await phone.receiver.receive(wire(delivered))
+    assert got.message is not None and got.message.category == "peer" and got.message.from_me
+    keys = got.message.message.protocolMessage.appStateSyncKeyRequest.keyIds
+    assert [k.keyId for k in keys] == [b"\x00\x01"]
+    assert [r.attrs for r in got.replies] == [{"id": "PEER1", "to": me.pn, "type": "peer_msg"}]
