@@ -412,7 +412,7 @@ async def test_cancelled_decrypt_leaves_nothing_behind() -> None:
             self.blocking = False
 
         async def read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
-            if self.blocking and category == "pre-key":
+            if self.blocking and category == "session":
                 await self.block.wait()
             return await super().read(category, ids)
 
@@ -425,7 +425,7 @@ async def test_cancelled_decrypt_leaves_nothing_behind() -> None:
     backend.blocking = True
     task = asyncio.create_task(bob.repo.decrypt_message(alice.jid, "pkmsg", ct))
     await asyncio.sleep(0.01)
-    assert not task.done()  # parked inside its transaction, reading the pre-key
+    assert not task.done()  # parked inside its transaction, loading the session
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
