@@ -20,6 +20,7 @@ from wamd.messages import (
     build_ack,
     build_direct_message,
     build_group_message,
+    build_peer_message,
     build_retry_receipt,
     device_jids,
     generate_message_id,
@@ -586,3 +587,23 @@ async def test_our_retry_receipts_recover_a_lost_session_with_baileys(oracle: Or
     again = await alice.receiver.receive(baileys_message("found"))
     assert again.message is not None and again.message.text == "found"
     assert again.replies[0].attrs == {"id": "3EB0L1", "to": bob_jid}
+
+
+async def test_peer_message_decrypts_on_a_baileys_phone(oracle: Oracle) -> None:
+    me = Account("15550001111", 3)
+    phone_jid = "15550001111@s.whatsapp.net"
+    phone = js_party(oracle)
+    await me.repo.inject_session(phone_jid, js_bundle(oracle, phone))
+    request = Message()
+    request.protocolMessage.type = request.protocolMessage.APP_STATE_SYNC_KEY_REQUEST
+    request.protocolMessage.appStateSyncKeyRequest.keyIds.add().keyId = b"\x00\x07"
+    out = await build_peer_message(me.repo, me.me, request, message_id="3EB0P1")
+    delivered = Node(
+        "message",
+        {"from": me.pn, "id": "3EB0P1", "t": str(T), "type": "text", "category": "peer"},
+        out.stanza.children()[:2],
+    )
+    got = js_decrypt(oracle, phone, delivered, phone_jid)
+    assert got["key"]["fromMe"] is True
+    keys = got["decoded"].protocolMessage.appStateSyncKeyRequest.keyIds
+    assert [k.keyId for k in keys] == [b"\x00\x07"]
