@@ -116,3 +116,50 @@ def test_unlink_then_baileys_restart_is_refused(
     assert srv.run(phone.unlink(1))  # offline unlink: the next login is refused
     again = BaileysClient(oracle, srv, paired.folder)
     assert again.wait_close() == 401
+
+
+def encrypt_count_notification(stanza_id: str) -> Node:
+    """A harmless notification Baileys handles and acks (pre-key count well above 5)."""
+    return Node(
+        "notification",
+        {"from": "@s.whatsapp.net", "type": "encrypt", "id": stanza_id, "t": "1795440125"},
+        [Node("count", {"value": "50"})],
+    )
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_offline_queue_is_delivered_acked_and_emptied(
+    oracle: Oracle, tmp_path: Path, preview: bool
+) -> None:
+    with FakeServer.start_in_thread(offline_preview=preview) as srv:
+        client = BaileysClient(oracle, srv, tmp_path / "auth")
+        phone = srv.call(lambda: srv.server.phone(PHONE))
+        srv.run(phone.scan(client.wait_qr()))
+        client.wait_open()
+        client.end()
+        srv.wait_for(lambda: srv.server.connection_of(PHONE, 1) is None)
+        ids = [f"srv.off{i}" for i in range(3)]
+        for stanza_id in ids:
+            srv.call(
+                lambda s=stanza_id: srv.server.queue_offline(  # type: ignore[misc]
+                    PHONE, 1, encrypt_count_notification(s)
+                )
+            )
+        again = BaileysClient(oracle, srv, client.folder)
+        again.wait_open()
+        again.wait(lambda e: e.get("receivedPendingNotifications") is True)
+        device = srv.call(lambda: srv.server.devices(PHONE)[1])
+        srv.wait_for(lambda: device.offline_queue == [])
+        conn = srv.call(lambda: srv.server.connection_of(PHONE, 1))
+        assert conn is not None
+        inbound = [e.node for e in conn.transcript if e.direction == "in"]
+        acked = [n.attrs["id"] for n in inbound if n.tag == "ack"]
+        assert acked[:3] == ids
+        out = [e.node for e in conn.transcript if e.direction == "out"]
+        delivered = [n for n in out if n.tag == "notification"]
+        assert [n.attrs.get("offline") for n in delivered] == ["1"] * 3
+        ib_children = [n.children()[0] for n in out if n.tag == "ib"]
+        assert ib_children[-1].tag == "offline" and ib_children[-1].attrs["count"] == "3"
+        batches = [n for n in inbound if n.tag == "ib" and n.get_child("offline_batch")]
+        assert bool(batches) is preview
+        oracle.call("bc_end_all")

@@ -26,12 +26,14 @@ from wamd.errors import PairingError, ProtoDecodeError, WamdError
 from wamd.noise import FrameReader, NoiseResponder, TransportCipher
 from wamd.pairing import LoginPayload, RegistrationPayload, parse_client_payload
 from wamd.testing.faults import Step
+from wamd.testing.offline import acknowledge
 from wamd.testing.records import HandshakeFailure, IqError, TranscriptEntry
 
 if TYPE_CHECKING:
     from wamd.testing.linking import PendingLink
+    from wamd.testing.offline import OfflineDelivery
     from wamd.testing.server import FakeServer
-    from wamd.testing.state import Account
+    from wamd.testing.state import Account, Device
 
 __all__ = ["SERVER_JID", "FakeConnection", "Phase", "error_reply", "result"]
 
@@ -87,6 +89,7 @@ class FakeConnection:
         self.device_id: int | None = None
         self.refs: list[str] = []
         self.link: PendingLink | None = None
+        self.offline: OfflineDelivery | None = None
         self.routing_info: bytes | None = None
         self.closed = asyncio.Event()
         self.ignore_input = False
@@ -212,6 +215,15 @@ class FakeConnection:
     async def _dispatch(self, node: Node) -> None:
         if node.tag == "iq":
             await self._on_iq(node)
+        elif node.tag in ("ack", "receipt"):
+            device = self._device()
+            if device is not None and acknowledge(device, node.attrs.get("id", "")):
+                self.server.notify()
+        elif node.tag == "ib":
+            batch = node.get_child("offline_batch")
+            if batch is not None and self.offline is not None:
+                count = batch.attrs.get("count", "100")
+                await self.offline.on_batch_request(int(count) if count.isdigit() else 100)
         elif node.tag == "presence":
             name = node.attrs.get("name")
             if name and self.account is not None and node.attrs.get("type") == "available":
@@ -314,6 +326,11 @@ class FakeConnection:
         task.add_done_callback(self._tasks.discard)
 
     # -- bookkeeping -------------------------------------------------------------------
+
+    def _device(self) -> Device | None:
+        if self.account is None or self.device_id is None:
+            return None
+        return self.account.devices.get(self.device_id)
 
     def is_closed(self) -> bool:
         """True once the connection is closed or closing."""

@@ -28,6 +28,7 @@ from wamd.testing.connection import SERVER_JID, FakeConnection, Phase
 from wamd.testing.faults import Faults, Step, build_chain
 from wamd.testing.handlers import IqHandlers
 from wamd.testing.linking import Linker
+from wamd.testing.offline import OfflineDelivery
 from wamd.testing.phone import FakePhone
 from wamd.testing.records import HandshakeFailure, IqError, PairingFailure
 from wamd.testing.state import Account, Device
@@ -70,7 +71,8 @@ class FakeServer:
     given; clients trust :attr:`root_public_key`). ``strict_login=False`` creates
     unknown accounts and devices at login (load tests). ``pair_refs`` is how many QR
     refs each registering client gets; ``handshake_timeout`` how long a connection may
-    take to finish the Noise handshake before it is closed (and recorded).
+    take to finish the Noise handshake before it is closed (and recorded);
+    ``offline_preview`` delivers offline queues in the preview/batch form.
 
     Records for tests: :attr:`connections` (each with its ``transcript``),
     :attr:`handshake_failures`, :attr:`iq_errors`, :attr:`unknown_iqs`,
@@ -88,6 +90,7 @@ class FakeServer:
         strict_login: bool = True,
         pair_refs: int = 6,
         handshake_timeout: float = 20.0,
+        offline_preview: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -96,6 +99,7 @@ class FakeServer:
         self.strict_login = strict_login
         self.pair_refs = pair_refs
         self.handshake_timeout = handshake_timeout
+        self.offline_preview = offline_preview
         self._chain: bytes | None = None
         self.faults = Faults()
         self.accounts: dict[str, Account] = {}
@@ -275,7 +279,8 @@ class FakeServer:
         await conn.send(success)
         if self.faults.take_drop(Step.SUCCESS):
             return False
-        await conn.send(Node("ib", {}, [Node("offline", {"count": "0"})]))
+        conn.offline = OfflineDelivery(conn, device, self.offline_preview)
+        await conn.offline.start()
         self.notify()
         return True
 
@@ -345,6 +350,11 @@ class FakeServer:
             return False
         await conn.end_stream(Node("xmlstreamend"))
         return True
+
+    def queue_offline(self, phone_number: str, device: int, node: Node) -> None:
+        """Queue ``node`` for a device's next login (it needs a unique ``id``)."""
+        self.devices(phone_number)[device].offline_queue.append(node)
+        self.notify()
 
     async def send_to(self, phone_number: str, device: int, node: Node) -> bool:
         """Send any stanza to a connected device; False if it is not connected."""

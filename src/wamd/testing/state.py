@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from wamd.binary import Node
 from wamd.crypto import KeyPair, generate_key_pair
 
 __all__ = ["Account", "Device", "SignedPreKey", "lid_for_phone"]
@@ -39,7 +40,8 @@ class Device:
 
     ``noise_pub`` is the Noise static key it registered with (checked at every login),
     ``identity_pub`` its Signal identity key; ``pre_keys`` the one-time pre-keys it
-    uploaded (id -> 32-byte public key).
+    uploaded (id -> 32-byte public key); ``offline_queue`` the stanzas waiting for its
+    next login (removed when it acknowledges them).
     """
 
     device_id: int
@@ -51,6 +53,7 @@ class Device:
     pre_keys: dict[int, bytes] = field(default_factory=dict)
     platform: str = ""
     logged_in_count: int = 0
+    offline_queue: list[Node] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return (

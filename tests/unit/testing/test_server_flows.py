@@ -293,3 +293,41 @@ async def test_two_companions_get_increasing_device_ids_and_key_indexes() -> Non
         assert await link(server, DeviceKeys()) == 2
         devices = server.devices(PHONE)
         assert [devices[i].key_index for i in (1, 2)] == [1, 2]
+
+
+async def test_offline_queue_is_redelivered_until_acked() -> None:
+    async with FakeServer() as server:
+        keys = DeviceKeys()
+        await link(server, keys)
+        note = Node("notification", {"from": S_WA, "type": "test", "id": "srv.q1"})
+        server.queue_offline(PHONE, 1, note)
+        client, _ = await login(server, keys)
+        delivered = await client.recv()
+        assert delivered.attrs == {**note.attrs, "offline": "1"}
+        assert (await client.recv()).children()[0].attrs == {"count": "1"}
+        await client.close()  # no ack: still queued
+        assert len(server.devices(PHONE)[1].offline_queue) == 1
+        client, _ = await login(server, keys)
+        assert (await client.recv()).attrs["id"] == "srv.q1"
+        await client.send(Node("ack", {"id": "srv.q1", "class": "notification", "to": S_WA}))
+        await server.wait_for(lambda: not server.devices(PHONE)[1].offline_queue)
+        await client.close()
+
+
+async def test_offline_preview_sends_batches_on_request() -> None:
+    async with FakeServer(offline_preview=True) as server:
+        keys = DeviceKeys()
+        await link(server, keys)
+        for i in range(3):
+            server.queue_offline(PHONE, 1, Node("message", {"id": f"m{i}", "from": S_WA}))
+        client, _ = await login(server, keys)
+        preview = (await client.recv()).children()[0]
+        assert preview.tag == "offline_preview"
+        assert preview.attrs["count"] == "3" and preview.attrs["message"] == "3"
+        await client.send(Node("ib", {}, [Node("offline_batch", {"count": "2"})]))
+        assert [(await client.recv()).attrs["id"] for _ in range(2)] == ["m0", "m1"]
+        await client.send(Node("ib", {}, [Node("offline_batch", {"count": "2"})]))
+        assert (await client.recv()).attrs["id"] == "m2"
+        end = (await client.recv()).children()[0]
+        assert (end.tag, end.attrs) == ("offline", {"count": "3"})
+        await client.close()
