@@ -15,6 +15,10 @@
   written together by the next backend ``write`` (one atomic, durable write, so one
   fsync). Every caller still returns from its commit only after the write that holds
   its changes is durable.
+- A bounded read cache (``cache_size`` entries, misses included) saves backend reads;
+  it is updated by every commit and never fed by a read that overlapped a write. It
+  relies on all writes going through this store, which the backends' account locks
+  make true across processes.
 """
 
 from __future__ import annotations
@@ -179,8 +183,17 @@ class KeyStore:
     One instance serves one event loop. It satisfies :class:`wamd.signal.store.KeyStore`.
     """
 
-    def __init__(self, backend: StorageBackend) -> None:
+    def __init__(self, backend: StorageBackend, *, cache_size: int = 4096) -> None:
         self._backend = backend
+        # Read cache: (category, id) -> value, or None for "known missing". Correct because
+        # every write to the backend goes through this store (backends lock the account).
+        self._cache: collections.OrderedDict[tuple[str, str], bytes | None] = (
+            collections.OrderedDict()
+        )
+        self._cache_size = max(0, cache_size)
+        # Bumped before and after every backend write: a read that overlapped a write
+        # may have seen either side of it, so its result is not cached.
+        self._epoch = 0
         self._current: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
             f"wamd_keystore_txn_{id(self):x}", default=None
         )
@@ -212,7 +225,7 @@ class KeyStore:
             raise UsageError("ids must be a sequence of str, not a single str")
         txn = self._active()
         if txn is None:
-            return await self._backend.read(category, list(dict.fromkeys(ids)))
+            return await self._read(category, ids)
         result: dict[str, bytes] = {}
         staged = txn.writes.get(category, {})
         cached = txn.reads.setdefault(category, {})
@@ -222,7 +235,7 @@ class KeyStore:
                 continue
             missing.append(key_id)
         if missing:
-            found = await self._backend.read(category, list(dict.fromkeys(missing)))
+            found = await self._read(category, missing)
             for key_id in missing:
                 cached[key_id] = found.get(key_id)
         for key_id in ids:
@@ -308,10 +321,58 @@ class KeyStore:
                     fut.cancel()
                 raise
 
+    async def _read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
+        """Backend values of ``ids`` (missing ones absent), through the read cache."""
+        if not self._cache_size:
+            return await self._backend.read(category, list(dict.fromkeys(ids)))
+        cache = self._cache
+        result: dict[str, bytes] = {}
+        missing: list[str] = []
+        for key_id in ids:
+            key = (category, key_id)
+            if key in cache:
+                value = cache[key]
+                if value is not None:
+                    result[key_id] = value
+            else:
+                missing.append(key_id)
+        if missing:
+            missing = list(dict.fromkeys(missing))
+            epoch = self._epoch
+            found = await self._backend.read(category, missing)
+            result.update(found)
+            if epoch == self._epoch:
+                for key_id in missing:
+                    self._remember(category, key_id, found.get(key_id))
+        return result
+
+    def _remember(self, category: str, key_id: str, value: bytes | None) -> None:
+        cache = self._cache
+        cache[(category, key_id)] = value
+        if len(cache) > self._cache_size:
+            cache.popitem(last=False)
+
+    async def _backend_write(self, changes: _Changes) -> None:
+        """One backend write, keeping the read cache in step with what it did."""
+        self._epoch += 1
+        try:
+            await self._backend.write(changes)
+        except BaseException:
+            for category, values in changes.items():  # the outcome is unknown: forget
+                for key_id in values:
+                    self._cache.pop((category, key_id), None)
+            raise
+        finally:
+            self._epoch += 1
+        if self._cache_size:
+            for category, values in changes.items():
+                for key_id, value in values.items():
+                    self._remember(category, key_id, value)
+
     async def _write_batch(self, batch: list[tuple[_Changes, asyncio.Future[None]]]) -> None:
         try:
             merged = batch[0][0] if len(batch) == 1 else _merge(c for c, _ in batch)
-            await self._backend.write(merged)
+            await self._backend_write(merged)
         except Exception as exc:
             if len(batch) == 1:
                 self._settle(batch[0][1], exc)
@@ -319,7 +380,7 @@ class KeyStore:
             # One bad commit must not fail the others: retry them one by one.
             for changes, fut in batch:
                 try:
-                    await self._backend.write(changes)
+                    await self._backend_write(changes)
                 except Exception as single_exc:
                     self._settle(fut, single_exc)
                 else:

@@ -323,3 +323,80 @@ async def test_cancelled_commit_keeps_the_key_locked_until_written(
         await task
     await asyncio.wait_for(follower, 10)
     assert seen == [{"k": b"first"}]  # the follower read the committed value
+
+
+class CountingBackend:
+    """Wraps a backend, counting reads; ``hold_reads`` parks reads until released."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.reads: list[tuple[str, list[str]]] = []
+        self.hold_reads: asyncio.Event | None = None
+        self.read_started = asyncio.Event()
+        self.fail_writes = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    async def read(self, category: str, ids: list[str]) -> dict[str, bytes]:
+        self.reads.append((category, list(ids)))
+        found = await self.inner.read(category, ids)
+        self.read_started.set()
+        if self.hold_reads is not None:
+            await self.hold_reads.wait()
+        return found
+
+    async def write(self, changes: dict[str, dict[str, bytes | None]]) -> None:
+        if self.fail_writes:
+            raise AuthStateError("disk says no")
+        await self.inner.write(changes)
+
+
+async def test_read_cache_serves_repeats_and_knows_misses(backend: StorageBackend) -> None:
+    counting = CountingBackend(backend)
+    store = KeyStore(counting)  # type: ignore[arg-type]
+    await store.set({"lid-mapping": {"a": b"1"}})
+    assert await store.get("lid-mapping", ["a", "zz"]) == {"a": b"1"}  # a written, zz read
+    assert await store.get("lid-mapping", ["a", "zz"]) == {"a": b"1"}
+    async with store.transaction("a"):
+        assert await store.get("lid-mapping", ["a"]) == {"a": b"1"}
+    assert counting.reads == [("lid-mapping", ["zz"])]
+
+
+async def test_read_overlapping_a_commit_is_not_cached(backend: StorageBackend) -> None:
+    counting = CountingBackend(backend)
+    store = KeyStore(counting)  # type: ignore[arg-type]
+    await backend.write({"lid-mapping": {"a": b"old"}})
+    counting.hold_reads = asyncio.Event()
+    reader = asyncio.create_task(store.get("lid-mapping", ["a"]))
+    await counting.read_started.wait()  # the read has fetched "old" and is in flight
+    await store.set({"lid-mapping": {"a": b"new"}})
+    counting.hold_reads.set()
+    assert await reader == {"a": b"old"}  # it began before the commit
+    assert await store.get("lid-mapping", ["a"]) == {"a": b"new"}  # and did not poison
+
+
+async def test_failed_write_drops_cached_values(backend: StorageBackend) -> None:
+    counting = CountingBackend(backend)
+    store = KeyStore(counting)  # type: ignore[arg-type]
+    await store.set({"lid-mapping": {"a": b"1"}})
+    counting.fail_writes = True
+    with pytest.raises(AuthStateError):
+        await store.set({"lid-mapping": {"a": b"2"}})
+    counting.fail_writes = False
+    assert await store.get("lid-mapping", ["a"]) == {"a": b"1"}
+    assert counting.reads == [("lid-mapping", ["a"])]  # asked the backend again
+
+
+async def test_cache_is_bounded_and_can_be_off(backend: StorageBackend) -> None:
+    counting = CountingBackend(backend)
+    small = KeyStore(counting, cache_size=2)  # type: ignore[arg-type]
+    await small.set({"lid-mapping": {"a": b"1", "b": b"2", "c": b"3"}})
+    assert await small.get("lid-mapping", ["a", "b", "c"]) == {"a": b"1", "b": b"2", "c": b"3"}
+    assert counting.reads == [("lid-mapping", ["a"])]  # only the oldest was evicted
+    counting.reads.clear()
+    off = KeyStore(counting, cache_size=0)  # type: ignore[arg-type]
+    await off.set({"lid-mapping": {"a": b"1"}})
+    await off.get("lid-mapping", ["a"])
+    await off.get("lid-mapping", ["a"])
+    assert len(counting.reads) == 2
