@@ -30,6 +30,7 @@ from wamd.messages import (
     parse_receipt,
     parse_retry_receipt,
 )
+from wamd.messages.retry import RetryCounter, take_pre_key
 from wamd.signal.keys import PreKey
 
 # --- ids ---------------------------------------------------------------------------------
@@ -364,3 +365,32 @@ async def test_key_fetch_reply_errors() -> None:
     short.children()[2].content = b"\x01" * 31
     with pytest.raises(StanzaError):
         parse_key_fetch_reply(Node("iq", {"type": "result"}, [Node("list", {}, [short])]))
+
+
+# --- pre-keys handed out in retry receipts --------------------------------------------------
+
+
+async def test_take_pre_key_uses_unuploaded_keys_first_then_makes_new_ones() -> None:
+    acc = Account("15550002222", 1)
+    creds = acc.creds
+    # Keys 1 and 2 were made but never uploaded.
+    for key_id in (1, 2):
+        pair = KeyPair.generate()
+        await acc.store.set({"pre-key": {str(key_id): pair.private + pair.public}})
+    creds.next_pre_key_id, creds.first_unuploaded_pre_key_id = 3, 1
+    key, changed = await take_pre_key(creds, acc.store)
+    assert key.key_id == 1 and changed == {"first_unuploaded_pre_key_id"}
+    assert (creds.next_pre_key_id, creds.first_unuploaded_pre_key_id) == (3, 2)
+    stored = (await acc.store.get("pre-key", ["1"]))["1"]
+    assert stored == key.key_pair.private + key.key_pair.public
+    assert (await take_pre_key(creds, acc.store))[0].key_id == 2
+    fresh, changed = await take_pre_key(creds, acc.store)
+    assert fresh.key_id == 3 and changed == {"next_pre_key_id", "first_unuploaded_pre_key_id"}
+    assert (creds.next_pre_key_id, creds.first_unuploaded_pre_key_id) == (4, 4)
+    assert "3" in await acc.store.get("pre-key", ["3"])
+
+    counter = RetryCounter(limit=2)
+    assert [counter.next("a", None) for _ in range(6)] == [1, 2, 3, 4, 5, None]
+    counter.next("b", None)
+    counter.next("c", None)  # the oldest entry ("a") is forgotten
+    assert counter.next("a", None) == 1
