@@ -339,3 +339,18 @@ async def test_spoilt_pair_success_fails_the_strict_client_check(
         await server.wait_for(lambda: server.pairing_failures)
         assert [f.check for f in server.pairing_failures] == ["client-closed"]
         assert phone.devices == {}
+
+
+async def test_client_error_reply_to_pair_success_is_a_refused_link() -> None:
+    async with FakeServer() as server:
+        keys = DeviceKeys()
+        client, refs = await register(server.url, server.root_public_key, keys)
+        phone = server.phone(PHONE)
+        await phone.scan(qr_for(keys, refs[0]))
+        iq = await client.expect("iq")
+        error = Node("error", {"code": "401", "text": "hmac-mismatch"})
+        await client.send(Node("iq", {"to": S_WA, "type": "error", "id": iq.attrs["id"]}, [error]))
+        assert await client.closed_by_server()
+        assert [f.check for f in server.pairing_failures] == ["client-refused"]
+        assert "hmac-mismatch" in server.pairing_failures[0].reason
+        assert phone.devices == {}
