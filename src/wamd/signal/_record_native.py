@@ -38,18 +38,34 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
+_ZIGZAG_CACHE: dict[int, bytes] = {}
+
+
 def _zigzag(n: int) -> bytes:
-    return _varint((n << 1) ^ (n >> 63) if n < 0 else n << 1)
+    if -1 <= n < 64:
+        return _SMALL[n << 1] if n >= 0 else b"\x01"
+    # Timestamps (created, used, closed) are the same from one write of a record to the
+    # next; remembering their encodings saves most of the encoder's time.
+    out = _ZIGZAG_CACHE.get(n)
+    if out is None:
+        out = _varint((n << 1) ^ (n >> 63) if n < 0 else n << 1)
+        if len(_ZIGZAG_CACHE) >= 4096:
+            _ZIGZAG_CACHE.clear()
+        _ZIGZAG_CACHE[n] = out
+    return out
 
 
 def _uint(n: int, what: str) -> bytes:
+    if 0 <= n < 128:
+        return _SMALL[n]
     if not 0 <= n < 1 << 32:
         raise InvalidRecordError(f"session record: {what} {n} is not a 32-bit unsigned value")
     return _varint(n)
 
 
 def _field_bytes(tag: bytes, data: bytes) -> bytes:
-    return tag + _varint(len(data)) + data
+    n = len(data)
+    return tag + (_SMALL[n] if n < 128 else _varint(n)) + data
 
 
 def _encode_chain(ratchet_key: bytes, chain: Chain) -> bytes:
@@ -67,25 +83,20 @@ def _encode_chain(ratchet_key: bytes, chain: Chain) -> bytes:
     return b"".join(parts)
 
 
-def _field_key(tag: bytes, data: bytes) -> bytes:
-    n = len(data)
-    return tag + (_SMALL[n] if n < 128 else _varint(n)) + data
-
-
 def _encode_state(s: SessionState) -> bytes:
     parts = [
         b"\x08" + _uint(s.registration_id, "registration id"),
-        _field_key(b"\x12", s.ephemeral_public),
-        _field_key(b"\x1a", s.ephemeral_private),
-        _field_key(b"\x22", s.last_remote_ephemeral),
+        _field_bytes(b"\x12", s.ephemeral_public),
+        _field_bytes(b"\x1a", s.ephemeral_private),
+        _field_bytes(b"\x22", s.last_remote_ephemeral),
         b"\x28" + _zigzag(s.previous_counter),
-        _field_key(b"\x32", s.root_key),
-        _field_key(b"\x3a", s.base_key),
+        _field_bytes(b"\x32", s.root_key),
+        _field_bytes(b"\x3a", s.base_key),
         b"\x40" + _uint(s.base_key_type, "base key type"),
         b"\x48" + _zigzag(s.closed),
         b"\x50" + _zigzag(s.used),
         b"\x58" + _zigzag(s.created),
-        _field_key(b"\x62", s.remote_identity_key),
+        _field_bytes(b"\x62", s.remote_identity_key),
     ]
     for ratchet_key, chain in s.chains.items():
         parts.append(_field_bytes(b"\x6a", _encode_chain(ratchet_key, chain)))
