@@ -121,8 +121,9 @@ def _device(node: Node, user: str) -> DeviceInfo:
 def device_jids(users: Sequence[UserDevices], me: str, me_lid: str | None = None) -> list[str]:
     """The device JIDs to encrypt for: device 0 of each user, other devices with a key index.
 
-    Our own exact device (``me`` in PN form, ``me_lid`` in LID form) is left out. A JID keeps
-    the address space it was asked in; hosted devices move to the hosted servers.
+    Our own exact device (``me`` in PN form, ``me_lid`` in LID form) is left out (Baileys
+    leaves out only the PN form; the server drops the other). A JID keeps the address
+    space it was asked in; hosted devices move to the hosted servers.
     """
     own = _device_key(me)
     mine = {own}

@@ -493,3 +493,19 @@ async def test_peer_message_goes_to_our_phone_as_a_single_enc() -> None:
     keys = got.message.message.protocolMessage.appStateSyncKeyRequest.keyIds
     assert [k.keyId for k in keys] == [b"\x00\x01"]
     assert [r.attrs for r in got.replies] == [{"id": "PEER1", "to": me.pn, "type": "peer_msg"}]
+
+
+async def test_newsletter_plaintext_is_decoded_and_only_acked() -> None:
+    bob = Account("15550002222", 1)
+    content = Message(conversation="channel post").SerializeToString()
+    stanza = Node(
+        "message",
+        {"from": "120363000000000009@newsletter", "id": "N1", "t": "3", "type": "text"},
+        [Node("plaintext", {}, content)],
+    )
+    got = await bob.receiver.receive(wire(stanza))
+    assert got.message is not None and got.message.text == "channel post"
+    assert got.message.kind == "newsletter" and got.message.chat == stanza.attrs["from"]
+    assert [r.attrs for r in got.replies] == [
+        {"id": "N1", "to": stanza.attrs["from"], "class": "message", "type": "text", "from": bob.pn}
+    ]
