@@ -178,3 +178,26 @@ def test_second_companion_of_same_account_gets_next_device_id(
     devices = srv.call(lambda: srv.server.devices(PHONE))
     assert sorted(devices) == [1, 2]
     assert devices[1].key_index == 1 and devices[2].key_index == 2
+
+
+def test_business_phone_gives_baileys_its_name_and_platform(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    number = "15550007777"
+    phone = srv.call(lambda: srv.server.phone(number, platform="smbi", biz_name="Shop name"))
+    client = baileys(tmp_path / "auth")
+    srv.run(phone.scan(client.wait_qr()))
+    client.wait_open()
+    creds = client.creds()
+    assert creds["me"]["name"] == "Shop name"
+    assert creds["platform"] == "smbi"
+
+    def presences() -> list[dict[str, str]]:
+        conn = srv.server.connection_of(number, 1)
+        return (
+            []
+            if conn is None
+            else [e.node.attrs for e in conn.transcript if e.node.tag == "presence"]
+        )
+
+    srv.wait_for(lambda: {"name": "Shop name", "type": "available"} in presences())

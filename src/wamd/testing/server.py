@@ -199,9 +199,21 @@ class FakeServer:
 
     # -- accounts and lookups ----------------------------------------------------------
 
-    def phone(self, phone_number: str = "15550001111", **kwargs: str | None) -> FakePhone:
-        """The phone of ``phone_number`` (its account is created when new)."""
-        return FakePhone(self, phone_number, **kwargs)  # type: ignore[arg-type]
+    def phone(
+        self,
+        phone_number: str = "15550001111",
+        *,
+        push_name: str = "Fake Phone",
+        platform: str = "android",
+        biz_name: str | None = None,
+    ) -> FakePhone:
+        """The phone of ``phone_number`` (its account is created when new).
+
+        ``push_name``, ``platform`` and ``biz_name`` apply when the account is created.
+        """
+        return FakePhone(
+            self, phone_number, push_name=push_name, platform=platform, biz_name=biz_name
+        )
 
     def devices(self, phone_number: str) -> dict[int, Device]:
         """The linked devices of an account (empty if there is no such account)."""
