@@ -337,3 +337,22 @@ def test_pre_key_message_with_a_low_order_base_key_is_refused() -> None:
             one_time_pre_key=bob.pre_keys[message.pre_key_id or 0].key_pair, now_ms=1,
         )  # fmt: skip
     assert record.sessions == {}
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(1, 4), st.booleans()), min_size=1, max_size=15)
+)
+def test_records_survive_the_json_form_mid_conversation(
+    schedule: list[tuple[bool, int, bool]],
+) -> None:
+    alice, bob = _established()
+    for alice_sends, n, through_json in schedule:
+        src, dst, s_addr, d_addr = (alice, bob, B, A) if alice_sends else (bob, alice, A, B)
+        for i in range(n):
+            assert dst.decrypt(d_addr, *src.encrypt(s_addr, b"%d" % i)) == b"%d" % i
+        if through_json:
+            for party, peer in ((alice, B), (bob, A)):
+                text = json.dumps(party.record(peer).to_libsignal_json(), separators=(",", ":"))
+                back = SessionRecord.from_libsignal_json(json.loads(text))
+                party.sessions[peer] = back.serialize()
