@@ -7,10 +7,14 @@ are encoded by :mod:`wamd.binary` and decoded by Baileys, and the other way roun
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Oracle
 from tests.unit.messages.accounts import Account, deliver
@@ -607,3 +611,74 @@ async def test_peer_message_decrypts_on_a_baileys_phone(oracle: Oracle) -> None:
     assert got["key"]["fromMe"] is True
     keys = got["decoded"].protocolMessage.appStateSyncKeyRequest.keyIds
     assert [k.keyId for k in keys] == [b"\x00\x07"]
+
+
+async def _shuffled_conversation(oracle: Oracle, rng: random.Random) -> None:
+    alice = Account("15550001111", 1)
+    bob_jid = "15550002222:1@s.whatsapp.net"
+    bob = js_party(oracle)
+    await alice.repo.inject_session(bob_jid, js_bundle(oracle, bob))
+    first = await build_direct_message(
+        alice.repo,
+        alice.me,
+        "15550002222@s.whatsapp.net",
+        text_message("start"),
+        [bob_jid],
+        message_id="3EB0Z0",
+    )
+    assert (
+        js_decrypt(oracle, bob, deliver(first, alice.pn, bob_jid), bob_jid)["decoded"].conversation
+        == "start"
+    )
+    for turn in range(4):
+        # A burst each way, delivered in a random order.
+        ours = [
+            await build_direct_message(
+                alice.repo,
+                alice.me,
+                "15550002222@s.whatsapp.net",
+                text_message(f"a{turn}.{i}"),
+                [bob_jid],
+                message_id=f"3EB0A{turn}{i}",
+            )
+            for i in range(rng.randint(1, 4))
+        ]
+        theirs = [
+            (
+                f"b{turn}.{i}",
+                decode_node(
+                    oracle.call(
+                        "msg_direct_stanza",
+                        party=bob,
+                        to=alice.pn,
+                        message=Message(conversation=f"b{turn}.{i}").SerializeToString(),
+                        attrs={
+                            "from": bob_jid,
+                            "id": f"3EB0B{turn}{i}",
+                            "t": str(T),
+                            "type": "text",
+                        },
+                    )
+                ),
+            )
+            for i in range(rng.randint(1, 4))
+        ]
+        rng.shuffle(ours)
+        rng.shuffle(theirs)
+        for out in ours:
+            got = js_decrypt(oracle, bob, deliver(out, alice.pn, bob_jid), bob_jid)
+            assert got["key"]["id"] == out.id
+        for text, stanza in theirs:
+            received = await alice.receiver.receive(stanza)
+            assert received.message is not None, received.failure
+            assert received.message.text == text
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_shuffled_conversation_with_baileys(oracle: Oracle, seed: int) -> None:
+    asyncio.run(_shuffled_conversation(oracle, random.Random(seed)))
