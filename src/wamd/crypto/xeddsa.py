@@ -9,6 +9,7 @@ extension of ours.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 import axolotl_curve25519 as _axolotl
 from cryptography.exceptions import InvalidSignature
@@ -43,20 +44,35 @@ def verify(public: bytes, message: bytes, signature: bytes) -> bool:
     """
     if len(signature) != SIGNATURE_LEN:
         return False
-    u = int.from_bytes(unprefixed(public), "little") & _U_MASK
-    if u >= _P or (u + 1) % _P == 0:
+    key = _edwards_key(unprefixed(public), signature[63] & 0x80)
+    if key is None:
         return False
-    y = (u - 1) * pow(u + 1, _P - 2, _P) % _P
-    ed_public = bytearray(y.to_bytes(32, "little"))
-    ed_public[31] |= signature[63] & 0x80
     ed_signature = bytearray(signature)
     ed_signature[63] &= 0x7F
     try:
-        key = Ed25519PublicKey.from_public_bytes(bytes(ed_public))
         key.verify(bytes(ed_signature), bytes(message))
-    except (InvalidSignature, ValueError):
+    except InvalidSignature:
         return False
     return True
+
+
+@lru_cache(maxsize=4096)
+def _edwards_key(montgomery: bytes, sign_bit: int) -> Ed25519PublicKey | None:
+    """The Ed25519 public key of a Curve25519 public key (u -> y = (u-1)/(u+1)).
+
+    Cached: a peer's identity or signing key verifies many signatures, and the field
+    inversion dominates the cost of a verify.
+    """
+    u = int.from_bytes(montgomery, "little") & _U_MASK
+    if u >= _P or (u + 1) % _P == 0:
+        return None
+    y = (u - 1) * pow(u + 1, -1, _P) % _P
+    ed_public = bytearray(y.to_bytes(32, "little"))
+    ed_public[31] |= sign_bit
+    try:
+        return Ed25519PublicKey.from_public_bytes(bytes(ed_public))
+    except ValueError:
+        return None
 
 
 def check_signature(public: bytes, message: bytes, signature: bytes, what: str) -> None:
