@@ -5,18 +5,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tests.conftest import Oracle
-from wamd.testing import ServerThread
 
 Event = dict[str, Any]
+
+
+class ServerAddress(Protocol):
+    """Where a FakeServer listens and the root it signs with (a ServerThread, say)."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def root_public_key(self) -> bytes: ...
 
 
 class BaileysClient:
     """One Baileys makeWASocket (with a useMultiFileAuthState folder) run by the oracle."""
 
-    def __init__(self, oracle: Oracle, srv: ServerThread, folder: Path, **options: Any) -> None:
+    def __init__(self, oracle: Oracle, srv: ServerAddress, folder: Path, **options: Any) -> None:
         self.oracle = oracle
         self.folder = folder
         self.events: list[Event] = []

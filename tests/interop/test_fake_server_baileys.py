@@ -7,7 +7,11 @@ the phone side (FakePhone) and polls the clients' connection.update / creds.upda
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +205,41 @@ def test_business_phone_gives_baileys_its_name_and_platform(
         )
 
     srv.wait_for(lambda: {"name": "Shop name", "type": "available"} in presences())
+
+
+@dataclass(frozen=True)
+class ServedAddress:
+    url: str
+    root_public_key: bytes
+
+
+def test_server_in_its_own_process_links_baileys_through_control(
+    oracle: Oracle, tmp_path: Path
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wamd.testing", "serve", "--control"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        info = json.loads(proc.stdout.readline())
+        address = ServedAddress(info["url"], bytes.fromhex(info["root_public_key"]))
+        client = BaileysClient(oracle, address, tmp_path / "auth")
+        request = {"op": "scan", "phone": PHONE, "qr": client.wait_qr()}
+        proc.stdin.write(json.dumps(request) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline()) == {"ok": True, "result": 1}
+        client.wait_open()
+        proc.stdin.write(json.dumps({"op": "devices", "phone": PHONE}) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["result"]["1"] > 0  # pre-keys uploaded
+        oracle.call("bc_end_all")
+        proc.stdin.write(json.dumps({"op": "stop"}) + "\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
