@@ -126,6 +126,21 @@ def _merge(batches: Iterable[_Changes]) -> _Changes:
     return merged
 
 
+async def _outlive(writer: asyncio.Task[None]) -> None:
+    """Wait for ``writer`` to finish, through any number of cancellations.
+
+    A committer cancelled while waiting lands here: its changes are queued and cannot be
+    called back, so it keeps its transaction's lock until the writer has written them.
+    """
+    while not writer.done():
+        try:
+            await asyncio.shield(writer)
+        except asyncio.CancelledError:
+            continue
+        except Exception:  # the writer's own failure is reported to each committer
+            break
+
+
 class _TransactionContext:
     """The async context manager :meth:`KeyStore.transaction` returns."""
 
@@ -172,7 +187,12 @@ class _TransactionContext:
         self._store._current.reset(self._token)
         try:
             if exc_type is None and txn.writes:
-                await self._store._commit(txn.writes)
+                fut, writer = self._store._enqueue(txn.writes)
+                try:
+                    await fut  # awaited here, not in a helper: this is the hot path
+                except asyncio.CancelledError:
+                    await _outlive(writer)
+                    raise
         finally:
             self._store._locks.release(self._key)
 
@@ -289,25 +309,22 @@ class KeyStore:
             return None
         return txn
 
-    async def _commit(self, changes: _Changes) -> None:
+    def _enqueue(self, changes: _Changes) -> tuple[asyncio.Future[None], asyncio.Task[None]]:
+        """Queue a commit; returns its future and the writer task that will write it."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.append((changes, fut))
         writer = self._writer
         if writer is None or writer.done():
             writer = self._writer = loop.create_task(self._write_loop(), name="wamd-keystore")
+        return fut, writer
+
+    async def _commit(self, changes: _Changes) -> None:
+        fut, writer = self._enqueue(changes)
         try:
             await fut
         except asyncio.CancelledError:
-            # Cancelled while waiting: the changes are queued and cannot be called back,
-            # so keep the transaction's lock until this writer has written them.
-            while not writer.done():
-                try:
-                    await asyncio.shield(writer)
-                except asyncio.CancelledError:
-                    continue
-                except Exception:  # the writer's failure is logged by the loop
-                    break
+            await _outlive(writer)
             raise
 
     async def _write_loop(self) -> None:
