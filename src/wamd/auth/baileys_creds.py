@@ -85,9 +85,7 @@ def _account_bytes(value: Any, where: str) -> bytes:
 
 def _contact_json(me: Contact) -> dict[str, Any]:
     values: dict[str, Any] = {"id": me.id, "name": me.name, "lid": me.lid, **me.extra}
-    order = [k for k in me.key_order if k in values]
-    order += [k for k in (*_CONTACT_ORDER, *me.extra) if k not in order]
-    return {k: values[k] for k in order if values[k] is not None}
+    return _ordered(values, me.key_order, (*_CONTACT_ORDER, *me.extra), set(me.extra))
 
 
 def creds_to_json(creds: AuthCreds) -> dict[str, Any]:
@@ -135,9 +133,20 @@ def creds_to_json(creds: AuthCreds) -> dict[str, Any]:
     for key, value in creds.extra.items():
         if key not in _KNOWN:
             values[key] = value
-    order = [k for k in creds.key_order if k in values]
-    order += [k for k in (*CANONICAL_ORDER, *creds.extra) if k not in order]
-    return {k: values[k] for k in order if values.get(k) is not None}
+    return _ordered(values, creds.key_order, (*CANONICAL_ORDER, *creds.extra), set(creds.extra))
+
+
+def _ordered(
+    values: dict[str, Any], seen: tuple[str, ...], canonical: tuple[str, ...], raw: set[str]
+) -> dict[str, Any]:
+    """``values`` in the order they were read (``seen``), new keys in Baileys' order.
+
+    ``None`` is an absent (``undefined``) field and is left out, unless the file had the
+    key (Baileys wrote ``null``) or it is a field kept as read (``raw``).
+    """
+    order = [k for k in seen if k in values]
+    order += [k for k in canonical if k not in order]
+    return {k: values[k] for k in order if values[k] is not None or k in raw or k in seen}
 
 
 def creds_from_json(obj: Any, where: str = "creds.json") -> AuthCreds:
