@@ -148,6 +148,10 @@ export const ops = {
 		await client.sock.logout()
 		return true
 	},
+	// The unhandled rejections seen since the last call (and forget them).
+	async bc_take_stray() {
+		return stray.splice(0, stray.length)
+	},
 	// End one client (no reconnect).
 	async bc_end({ id }) {
 		const client = clients.get(id)
