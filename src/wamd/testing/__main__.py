@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--refs", type=int, default=6, help="QR refs per registration (6)")
     serve.add_argument(
+        "--no-transcripts",
+        action="store_true",
+        help="keep no per-connection transcripts (long runs, many clients)",
+    )
+    serve.add_argument(
         "--control", action="store_true", help="read JSON-line commands on stdin (see above)"
     )
     return parser
@@ -123,6 +128,7 @@ async def _serve(args: argparse.Namespace) -> None:
         root=root,
         strict_login=not args.lenient_login,
         pair_refs=args.refs,
+        record_transcripts=not args.no_transcripts,
     ) as server:
         line = {
             "url": server.url,

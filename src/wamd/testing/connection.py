@@ -71,7 +71,8 @@ def error_reply(request: Node, code: int, text: str) -> Node:
 class FakeConnection:
     """The server side of one websocket: Noise responder, then stanza dispatch.
 
-    ``transcript`` holds every stanza in and out; ``phase`` says where the connection
+    ``transcript`` holds every stanza in and out (unless the server's
+    ``record_transcripts`` is off); ``phase`` says where the connection
     is; after login ``account`` and ``device_id`` name the device; during registration
     ``registration`` holds the keys the client offered and ``refs`` the QR refs sent.
     Setting ``ignore_input`` makes the reader stop at the next frame (for drops).
@@ -102,6 +103,7 @@ class FakeConnection:
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: dict[str, str] = {}
+        self._current: Node | None = None
 
     def __repr__(self) -> str:
         who = f", device={self.jid}" if self.device_id is not None else ""
@@ -204,12 +206,16 @@ class FakeConnection:
         except WamdError as exc:
             self._handshake_failed("transport", str(exc))
             return False
-        self.transcript.append(TranscriptEntry("in", node))
+        if self.server.record_transcripts:
+            self.transcript.append(TranscriptEntry("in", node))
         self.server.notify()
+        self._current = node
         try:
             await self._dispatch(node)
         except WamdError as exc:
             log.warning("connection %d: bad %s stanza: %s", self.id, node.tag, exc)
+        finally:
+            self._current = None
         return not self.is_closed()
 
     async def _dispatch(self, node: Node) -> None:
@@ -266,7 +272,8 @@ class FakeConnection:
             return False
         async with self._send_lock:
             data = cipher.encrypt_frame(encode_node(node))
-            self.transcript.append(TranscriptEntry("out", node))
+            if self.server.record_transcripts:
+                self.transcript.append(TranscriptEntry("out", node))
             if node.tag == "iq" and node.attrs.get("type") == "error":
                 self._record_error(node)
             try:
@@ -282,14 +289,9 @@ class FakeConnection:
         await self.send(node)
 
     def _record_error(self, reply: Node) -> None:
-        request = next(
-            (
-                e.node
-                for e in reversed(self.transcript)
-                if e.direction == "in" and e.node.attrs.get("id") == reply.attrs.get("id")
-            ),
-            reply,
-        )
+        current = self._current
+        same = current is not None and current.attrs.get("id") == reply.attrs.get("id")
+        request = current if same and current is not None else reply
         error = reply.get_child("error")
         code = int(error.attrs.get("code", "0")) if error is not None else 0
         self.server.iq_errors.append(

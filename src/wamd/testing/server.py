@@ -72,7 +72,8 @@ class FakeServer:
     unknown accounts and devices at login (load tests). ``pair_refs`` is how many QR
     refs each registering client gets; ``handshake_timeout`` how long a connection may
     take to finish the Noise handshake before it is closed (and recorded);
-    ``offline_preview`` delivers offline queues in the preview/batch form.
+    ``offline_preview`` delivers offline queues in the preview/batch form;
+    ``record_transcripts=False`` keeps no transcripts (many long-lived clients).
 
     Records for tests: :attr:`connections` (each with its ``transcript``),
     :attr:`handshake_failures`, :attr:`iq_errors`, :attr:`unknown_iqs`,
@@ -91,6 +92,7 @@ class FakeServer:
         pair_refs: int = 6,
         handshake_timeout: float = 20.0,
         offline_preview: bool = False,
+        record_transcripts: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -100,6 +102,7 @@ class FakeServer:
         self.pair_refs = pair_refs
         self.handshake_timeout = handshake_timeout
         self.offline_preview = offline_preview
+        self.record_transcripts = record_transcripts
         self._chain: bytes | None = None
         self.faults = Faults()
         self.accounts: dict[str, Account] = {}

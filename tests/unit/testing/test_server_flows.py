@@ -331,3 +331,15 @@ async def test_offline_preview_sends_batches_on_request() -> None:
         end = (await client.recv()).children()[0]
         assert (end.tag, end.attrs) == ("offline", {"count": "3"})
         await client.close()
+
+
+async def test_transcripts_can_be_switched_off_but_errors_are_still_recorded() -> None:
+    async with FakeServer(record_transcripts=False) as server:
+        keys = DeviceKeys()
+        await link(server, keys)
+        client, _ = await login(server, keys)
+        reply = await client.query("w:m", "set", [Node("media_conn")])
+        assert reply.attrs["type"] == "error"
+        assert all(c.transcript == [] for c in server.connections)
+        assert [n.attrs["xmlns"] for n in server.unknown_iqs] == ["w:m"]
+        await client.close()
