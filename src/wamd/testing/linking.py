@@ -119,7 +119,16 @@ class Linker:
         )
         await conn.query(iq, "pair-device")
         self._server.notify()
+        timeout = self._server.registration_timeout
+        if timeout is not None:
+            conn.spawn(self._registration_deadline(conn, timeout))
         return not self._server.faults.take_drop(Step.PAIR_DEVICE)
+
+    async def _registration_deadline(self, conn: FakeConnection, timeout: float) -> None:
+        await asyncio.sleep(timeout)
+        if conn.phase is Phase.REGISTERING and conn.link is None:
+            self._failed(conn, "timeout", f"no device linked within {timeout} s")
+            await conn.close()
 
     async def link(
         self,

@@ -73,7 +73,8 @@ class FakeServer:
     refs each registering client gets; ``handshake_timeout`` how long a connection may
     take to finish the Noise handshake before it is closed (and recorded);
     ``offline_preview`` delivers offline queues in the preview/batch form;
-    ``record_transcripts=False`` keeps no transcripts (many long-lived clients).
+    ``record_transcripts=False`` keeps no transcripts (many long-lived clients);
+    ``registration_timeout`` closes registering connections no phone linked in time.
 
     Records for tests: :attr:`connections` (each with its ``transcript``),
     :attr:`handshake_failures`, :attr:`iq_errors`, :attr:`unknown_iqs`,
@@ -93,6 +94,7 @@ class FakeServer:
         handshake_timeout: float = 20.0,
         offline_preview: bool = False,
         record_transcripts: bool = True,
+        registration_timeout: float | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -103,6 +105,7 @@ class FakeServer:
         self.handshake_timeout = handshake_timeout
         self.offline_preview = offline_preview
         self.record_transcripts = record_transcripts
+        self.registration_timeout = registration_timeout
         self._chain: bytes | None = None
         self.faults = Faults()
         self.accounts: dict[str, Account] = {}

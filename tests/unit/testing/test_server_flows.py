@@ -343,3 +343,10 @@ async def test_transcripts_can_be_switched_off_but_errors_are_still_recorded() -
         assert all(c.transcript == [] for c in server.connections)
         assert [n.attrs["xmlns"] for n in server.unknown_iqs] == ["w:m"]
         await client.close()
+
+
+async def test_registration_timeout_closes_an_unlinked_connection() -> None:
+    async with FakeServer(registration_timeout=0.3) as server:
+        client, _ = await register(server.url, server.root_public_key, DeviceKeys())
+        assert await client.closed_by_server(timeout=3)
+        assert [f.check for f in server.pairing_failures] == ["timeout"]
