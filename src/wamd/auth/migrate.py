@@ -28,6 +28,7 @@ from wamd.auth.backend import StorageBackend
 from wamd.auth.backends.baileys import BaileysFolderBackend
 from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.backends.native import SCHEMA_VERSION, NativeBackend
+from wamd.auth.baileys_keys import id_from_file_name
 from wamd.auth.creds import AuthCreds
 from wamd.errors import MigrationError, UsageError
 from wamd.signal.store import KeyCategory
@@ -388,6 +389,23 @@ def same_store(a: StoreSpec, b: StoreSpec) -> bool:
     return pa == pb and (a.kind, a.client_id) == (b.kind, b.client_id)
 
 
+def _check_folder_destination(path: Path) -> None:
+    """Refuse to fill a folder that holds other things than an auth state (e.g. ``~``)."""
+    if not path.is_dir() or (path / "creds.json").exists():
+        return
+    others = sorted(
+        e.name
+        for e in os.scandir(path)
+        if id_from_file_name(e.name) is None and not e.name.startswith(".wamd")
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (" ..." if len(others) > 3 else "")
+        raise MigrationError(
+            f"{path} is a folder with other files ({shown}) and no creds.json: not an auth "
+            "folder; pick an empty or new folder (or --force to use it anyway)"
+        )
+
+
 def _created_paths(spec: StoreSpec) -> set[Path]:
     """The files and folders a store occupies (to remove them if a failed run created them)."""
     if spec.kind == "baileys":
@@ -429,6 +447,8 @@ async def migrate_stores(
     dst = destination if isinstance(destination, StoreSpec) else parse_store(destination)
     if same_store(src, dst):
         raise UsageError(f"source and destination are the same store ({src})")
+    if dst.kind == "baileys" and not force:
+        _check_folder_destination(dst.path)
     parent_existed = dst.path.parent.exists()
     before = _created_paths(dst)
     src_backend = await open_store(src, source=True, encryption_key=source_key)

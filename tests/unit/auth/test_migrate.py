@@ -241,3 +241,21 @@ async def test_files_that_are_not_auth_files_are_named_in_the_summary(
     report = await migrate_stores(str(src), str(tmp_path / "o.db"))
     assert report.skipped_files == ["notes.txt"]
     assert "not copied: notes.txt" in "\n".join(report.lines())
+
+
+async def test_refuses_to_fill_a_folder_that_is_not_an_auth_folder(
+    shared_fixtures: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    (home / "thesis.tex").write_text("precious")
+    src = str(shared_fixtures / SAMPLE / "two-party-session" / "A")
+    with pytest.raises(MigrationError, match="not an auth folder"):
+        await migrate_stores(src, str(home))
+    assert sorted(p.name for p in home.iterdir()) == ["thesis.tex"]
+    assert home.stat().st_mode & 0o777 == 0o755
+    report = await migrate_stores(src, str(home), force=True)
+    assert report.verified
+    assert home.stat().st_mode & 0o777 == 0o755  # not ours to tighten
+    assert (home / "thesis.tex").read_text() == "precious"

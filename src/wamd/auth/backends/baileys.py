@@ -322,8 +322,11 @@ def _open_folder_unguarded(path: Path, read_only: bool) -> int:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        _log.info("%s: tightening folder mode %s to 0700 (it holds private keys)", path, oct(mode))
-        path.chmod(0o700)
+        if (path / CREDS_FILE).exists() or not any(os.scandir(path)):
+            _log.info("%s: tightening folder mode %s to 0700 (private keys)", path, oct(mode))
+            path.chmod(0o700)
+        else:  # someone else's folder we were pointed at: say so, but leave it alone
+            _log.warning("%s has mode %s and will hold private keys", path, oct(mode))
     fd = _take_lock(path)
     try:
         _recover(path)
