@@ -3,19 +3,19 @@ CorruptStoreError naming the file, never anything else."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import SHARED_FIXTURES
 from wamd.auth import baileys_json
 from wamd.auth.baileys_creds import creds_from_bytes, creds_from_json
 from wamd.auth.baileys_keys import id_from_file_name, value_from_baileys
 from wamd.errors import CorruptStoreError
 
-SAMPLE = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "baileys-auth-sample"
+SAMPLE = SHARED_FIXTURES / "baileys-auth-sample"
 FILES = sorted(SAMPLE.rglob("*.json")) if SAMPLE.is_dir() else []
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED_FIXTURES
 from wamd.auth import baileys_json
 from wamd.auth.baileys_creds import creds_from_bytes, creds_to_bytes
 from wamd.auth.baileys_keys import (
@@ -187,7 +188,7 @@ def sample_values() -> dict[str, dict[str, bytes]]:
     app_key = Message.AppStateSyncKeyData(keyData=os.urandom(32), timestamp=1700000000123)
     app_key.fingerprint.rawId = 5
     app_key.fingerprint.deviceIndexes.extend([0, 3])
-    session_path = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / SAMPLE
+    session_path = SHARED_FIXTURES / SAMPLE
     session_json = baileys_json.loads(
         (session_path / "two-party-session" / "A" / "session-2222222222.3.json").read_bytes(), "s"
     )
