@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -422,6 +423,16 @@ def main() -> int:
         },
         "rounds": args.rounds,
         "best_of": args.repeats,
+        "medians": {
+            "wamd_encode": round(statistics.median(r[0] for r in py_runs)),
+            "wamd_decode": round(statistics.median(r[1] for r in py_runs)),
+            "baileys_encode": round(
+                statistics.median(r["encode_nodes_per_s"] for r in baileys_runs)
+            ),
+            "baileys_decode": round(
+                statistics.median(r["decode_nodes_per_s"] for r in baileys_runs)
+            ),
+        },
         "wamd": {"encode_nodes_per_s": round(py_enc), "decode_nodes_per_s": round(py_dec)},
         "baileys": {k: round(v) for k, v in baileys.items()},
         "ratio": {
@@ -455,6 +466,10 @@ top-level stanza).
 | wamd (pure Python {m["python"]}) | {w["encode_nodes_per_s"]:,} | {w["decode_nodes_per_s"]:,} |
 | {baileys_label} | {b["encode_nodes_per_s"]:,} | {b["decode_nodes_per_s"]:,} |
 | ratio wamd / Baileys | **{q["encode"]}x** | **{q["decode"]}x** |
+
+Medians over the {r["best_of"]} runs (the machine is shared, so the spread is wide):
+wamd {r["medians"]["wamd_encode"]:,} / {r["medians"]["wamd_decode"]:,}, Baileys
+{r["medians"]["baileys_encode"]:,} / {r["medians"]["baileys_decode"]:,} nodes/s (encode / decode).
 
 For reference, Baileys' synchronous inner decoder (`decodeDecompressedBinaryNode`, no
 async wrapper) runs at {b["decode_sync_nodes_per_s"]:,} nodes/s; wamd decodes at
