@@ -80,7 +80,8 @@ class SessionState:
     chains: dict[bytes, Chain] = field(default_factory=dict)
     pending_pre_key: PendingPreKey | None = None
     # A cache of the X25519 private key object for ephemeral_private (not part of the
-    # value: building one from bytes costs as much as an agreement).
+    # value: building one from bytes costs as much as an agreement). Whoever replaces
+    # ephemeral_private must replace or clear this too (only the ratchet does).
     ephemeral_key_cache: object | None = field(default=None, compare=False, repr=False)
 
     @property
