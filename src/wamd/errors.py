@@ -45,6 +45,7 @@ __all__ = [
     "StoreKeyError",
     "StoreLockedError",
     "StoreSchemaError",
+    "StoreUnavailableError",
     "TimeoutError_",
     "UnknownPreKeyError",
     "UntrustedIdentityError",
@@ -186,6 +187,10 @@ class StoreKeyError(AuthStateError):
 
 class InsecureStoreError(AuthStateError):
     """A store file is readable or writable by other users; wamd refuses to use it."""
+
+
+class StoreUnavailableError(AuthStateError):
+    """A remote store (PostgreSQL, Redis) cannot be reached, or dropped the connection."""
 
 
 # --- messages --------------------------------------------------------------------------
