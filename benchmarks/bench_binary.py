@@ -448,6 +448,10 @@ def main() -> int:
     return 0
 
 
+def _verdict(ratio: float) -> str:
+    return f"met ({ratio}x)" if ratio >= 1 else f"not met ({ratio}x)"
+
+
 def _markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     c = r["corpus"]
@@ -466,6 +470,10 @@ top-level stanza).
 | wamd (pure Python {m["python"]}) | {w["encode_nodes_per_s"]:,} | {w["decode_nodes_per_s"]:,} |
 | {baileys_label} | {b["encode_nodes_per_s"]:,} | {b["decode_nodes_per_s"]:,} |
 | ratio wamd / Baileys | **{q["encode"]}x** | **{q["decode"]}x** |
+
+Target: at least Baileys' nodes/s in both directions. Encode: {_verdict(q["encode"])}.
+Decode: {_verdict(q["decode"])} on the best-of comparison; on medians
+{r["medians"]["wamd_decode"] / max(1, r["medians"]["baileys_decode"]):.2f}x.
 
 Medians over the {r["best_of"]} runs (the machine is shared, so the spread is wide):
 wamd {r["medians"]["wamd_encode"]:,} / {r["medians"]["wamd_decode"]:,}, Baileys
