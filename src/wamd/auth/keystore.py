@@ -58,19 +58,23 @@ class _KeyLocks:
     """FIFO locks by key, held across awaits; a free key takes no memory.
 
     ``_held[key]`` exists while the key is held, and lists the waiters' futures in
-    arrival order; release hands the lock straight to the first waiter.
+    arrival order (if any); release hands the lock straight to the first waiter.
     """
 
     __slots__ = ("_held",)
 
     def __init__(self) -> None:
-        self._held: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        # key -> its waiters, or None while held with nobody waiting (the common case).
+        self._held: dict[str, collections.deque[asyncio.Future[None]] | None] = {}
 
     async def acquire(self, key: str) -> None:
-        waiters = self._held.get(key)
-        if waiters is None:
-            self._held[key] = collections.deque()
+        held = self._held
+        if key not in held:
+            held[key] = None
             return
+        waiters = held[key]
+        if waiters is None:
+            waiters = held[key] = collections.deque()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters.append(fut)
         try:
@@ -91,9 +95,6 @@ class _KeyLocks:
                 fut.set_result(None)
                 return
         del self._held[key]
-
-    def is_free(self, key: str) -> bool:
-        return key not in self._held
 
 
 def _checked(category: object, values: Mapping[str, object]) -> dict[str, bytes | None]:
@@ -163,11 +164,11 @@ class _TransactionContext:
             self._joined = current
             self._savepoint = current.snapshot()
             return
-        locks = store._locks
-        if locks.is_free(self._key):
-            locks._held[self._key] = collections.deque()
+        held = store._locks._held
+        if self._key not in held:
+            held[self._key] = None  # free: take it without awaiting
         else:
-            await locks.acquire(self._key)
+            await store._locks.acquire(self._key)
         self._txn = txn = _Transaction()
         self._token = store._current.set(txn)
 

@@ -336,14 +336,17 @@ class NativeBackend:
 
     def _write_sync(self, changes: KeyChanges, creds: bytes | None) -> None:
         cid = self._client_id
+        seal = self._seal if self._sealer is not None else None
         upserts: list[tuple[str, str, str, bytes]] = []
         deletes: list[tuple[str, str, str]] = []
         for category, values in changes.items():
             for key_id, value in values.items():
                 if value is None:
                     deletes.append((cid, category, key_id))
+                elif seal is None:
+                    upserts.append((cid, category, key_id, value))
                 else:
-                    upserts.append((cid, category, key_id, self._seal(category, key_id, value)))
+                    upserts.append((cid, category, key_id, seal(category, key_id, value)))
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
