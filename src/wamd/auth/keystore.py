@@ -9,8 +9,8 @@
   transaction's own writes; writes are staged and committed at once when the outermost
   block exits normally; an exception rolls back. A nested block that fails is rolled
   back to where it began (a savepoint) and its exception propagates.
-- Transactions on the same key run one at a time (a FIFO ``asyncio.Lock`` per key, held
-  until the commit is durable); different keys run concurrently.
+- Transactions on the same key run one at a time, in arrival order (a FIFO lock per
+  key, held until the commit is durable); different keys run concurrently.
 - Group commit: commits that arrive while the backend is busy writing are merged and
   written together by the next backend ``write`` (one atomic, durable write, so one
   fsync). Every caller still returns from its commit only after the write that holds
