@@ -139,10 +139,11 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
             key = single[data[pos]]
             if key is None:
                 key, pos = read_string(data, pos + 1, data[pos], 0)
-            else:
+                b = data[pos]
                 pos += 1
-            b = data[pos]
-            pos += 1
+            else:
+                b = data[pos + 1]
+                pos += 2
             text = single[b]
             if text is None:
                 if b in {255, 251}:  # NIBBLE_8, HEX_8
