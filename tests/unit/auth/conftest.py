@@ -7,6 +7,7 @@ contract test in ``test_keystore*.py`` runs against it too.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from wamd.auth.backend import StorageBackend
 from wamd.auth.backends.baileys import BaileysFolderBackend
 from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.backends.native import NativeBackend
+from wamd.auth.backends.postgres import PostgresBackend
+from wamd.auth.backends.redis import RedisBackend
 
 Opener = Callable[[Path, str], Awaitable[StorageBackend]]
 
@@ -48,11 +51,32 @@ async def _open_native_encrypted(folder: Path, client_id: str) -> StorageBackend
     return await NativeBackend.open(folder / "store.db", client_id, encryption_key=b"k" * 32)
 
 
+def _namespace(folder: Path) -> str:
+    """A name unique to one test's folder, so tests sharing a server never meet."""
+    return hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+
+
+async def _open_postgres(folder: Path, client_id: str) -> StorageBackend:
+    from tests.servers import require_postgres
+
+    dsn = require_postgres().dsn
+    return await PostgresBackend.open(dsn, f"{_namespace(folder)}/{client_id}")
+
+
+async def _open_redis(folder: Path, client_id: str) -> StorageBackend:
+    from tests.servers import require_redis
+
+    url = require_redis().url
+    return await RedisBackend.open(url, client_id, prefix=f"wamdtest:{_namespace(folder)}:")
+
+
 BACKENDS: dict[str, BackendKind] = {
     "memory": BackendKind("memory", _open_memory, persistent=False),
     "native": BackendKind("native", _open_native, persistent=True),
     "native-encrypted": BackendKind("native-encrypted", _open_native_encrypted, persistent=True),
     "baileys": BackendKind("baileys", _open_baileys, persistent=True, opaque=False),
+    "postgres": BackendKind("postgres", _open_postgres, persistent=True),
+    "redis": BackendKind("redis", _open_redis, persistent=True),
 }
 
 

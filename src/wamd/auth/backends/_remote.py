@@ -1,0 +1,96 @@
+"""What the PostgreSQL and Redis backends share: argument checks, driver imports, sealing.
+
+Values and creds are sealed exactly as the native backend seals them (its AES-256-GCM
+sealer, with ``(client_id, category, id)`` as associated data), and a sealed check value
+per account tells a wrong key at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import urllib.parse
+from types import ModuleType
+
+from wamd.auth.backends.native import _CHECK_CATEGORY, _CHECK_PLAINTEXT, _CREDS_CATEGORY, _Sealer
+from wamd.errors import AuthStateError, CorruptStoreError, StoreKeyError, UsageError
+
+__all__ = [
+    "CREDS_CATEGORY",
+    "Sealer",
+    "check_args",
+    "import_driver",
+    "lock_number",
+    "make_key_check",
+    "redact_url",
+    "verify_key_check",
+]
+
+Sealer = _Sealer
+CREDS_CATEGORY = _CREDS_CATEGORY
+
+
+def import_driver(module: str, extra: str) -> ModuleType:
+    """Import an optional driver, or say which wamd extra installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise AuthStateError(
+            f"this backend needs the '{module.partition('.')[0]}' package: "
+            f"pip install 'wamd[{extra}]' ({exc})"
+        ) from None
+
+
+def check_args(client_id: object, encryption_key: object) -> None:
+    """Refuse an empty or non-str ``client_id`` and a key that is not 32 bytes."""
+    if not isinstance(client_id, str) or not client_id:
+        raise UsageError("client_id must be a non-empty str")
+    if encryption_key is not None and (
+        not isinstance(encryption_key, bytes) or len(encryption_key) != 32
+    ):
+        raise StoreKeyError("encryption_key must be 32 bytes (AES-256)")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (and query), for messages and reprs."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = host if ":" not in host else f"[{host}]"
+    if port is not None:
+        netloc += f":{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def lock_number(client_id: str) -> int:
+    """A signed 64-bit number naming ``client_id`` (for PostgreSQL advisory locks)."""
+    digest = hashlib.sha256(b"wamd-account-lock\x00" + client_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def make_key_check(sealer: Sealer) -> bytes:
+    """The sealed check value stored with a new encrypted account."""
+    return sealer.seal(_CHECK_CATEGORY, "", _CHECK_PLAINTEXT)
+
+
+def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> None:
+    """Raise :class:`StoreKeyError` unless ``sealer`` fits the account's stored check."""
+    if check is None and sealer is not None:
+        raise StoreKeyError(
+            f"{where} is stored unencrypted but an encryption_key was given; "
+            "migrate it to a new encrypted store instead"
+        )
+    if check is not None and sealer is None:
+        raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
+    if check is not None and sealer is not None:
+        try:
+            plain = sealer.open(_CHECK_CATEGORY, "", check)
+        except CorruptStoreError:
+            raise StoreKeyError(f"{where}: wrong encryption_key") from None
+        if plain != _CHECK_PLAINTEXT:
+            raise StoreKeyError(f"{where}: wrong encryption_key")
