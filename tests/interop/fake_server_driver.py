@@ -96,6 +96,31 @@ class BaileysClient:
         """Baileys' sock.logout() (remove-companion-device)."""
         self.oracle.call("bc_logout", id=self.id)
 
+    def send_text(self, jid: str, text: str) -> dict[str, Any]:
+        """Baileys' sendMessage(jid, {text}); the sent message's key."""
+        key: dict[str, Any] = self.oracle.call("bc_send_text", id=self.id, jid=jid, text=text)
+        return key
+
+    def read(self, keys: list[dict[str, Any]]) -> None:
+        """Baileys' readMessages(keys) (read receipts)."""
+        self.oracle.call("bc_read", id=self.id, keys=keys)
+
+    def group_create(self, subject: str, participants: list[str]) -> dict[str, Any]:
+        """Baileys' groupCreate(subject, participants): id, subject, participant ids."""
+        meta: dict[str, Any] = self.oracle.call(
+            "bc_group_create", id=self.id, subject=subject, participants=participants
+        )
+        return meta
+
+    def group_metadata(self, jid: str) -> dict[str, Any]:
+        """Baileys' groupMetadata(jid): id, subject, owner, participants."""
+        meta: dict[str, Any] = self.oracle.call("bc_group_metadata", id=self.id, jid=jid)
+        return meta
+
+    def wait_text(self, text: str, timeout: float = 15.0) -> Event:
+        """The messages.upsert event carrying ``text``."""
+        return self.wait(lambda e: e["type"] == "message" and e.get("text") == text, timeout)
+
     def end(self) -> None:
         """End the client (no reconnect)."""
         self.oracle.call("bc_end", id=self.id)

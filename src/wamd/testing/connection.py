@@ -225,6 +225,10 @@ class FakeConnection:
             device = self._device()
             if device is not None and acknowledge(device, node.attrs.get("id", "")):
                 self.server.notify()
+            if node.tag == "receipt" and self.phase is Phase.LOGGED_IN:
+                await self.server.messaging.on_receipt(self, node)
+        elif node.tag == "message" and self.phase is Phase.LOGGED_IN:
+            await self.server.messaging.on_message(self, node)
         elif node.tag == "ib":
             batch = node.get_child("offline_batch")
             if batch is not None and self.offline is not None:

@@ -1,9 +1,10 @@
 """The iqs a logged-in device sends in its first seconds, and the fake server's answers.
 
 fake-server.md §5 and §6.3: pre-key count, upload, digest and rotation; passive; abt
-props; blocklist; privacy; dirty bits; logout. Handlers are looked up by namespace
-(``xmlns``); each returns the reply stanza, or ``None`` for "not implemented" (the
-connection then answers error 501 and records it).
+props; blocklist; privacy; dirty bits; logout; and (§7) usync, pre-key bundle fetches
+and groups, answered by :mod:`wamd.testing.directory` and :mod:`wamd.testing.groups`.
+Handlers are looked up by namespace (``xmlns``); each returns the reply stanza, or
+``None`` for "not implemented" (the connection then answers error 501 and records it).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class IqHandlers:
             "privacy": self._privacy,
             "urn:xmpp:whatsapp:dirty": self._empty,
             "md": self._md,
+            "usync": self._usync,
+            "w:g2": self._groups,
         }
 
     def handle(self, conn: FakeConnection, node: Node) -> Node | None:
@@ -108,6 +111,12 @@ class IqHandlers:
         if kind == "set" and node.get_child("list") is not None:
             self._upload(node, device)
             return result(node)
+        if kind == "get" and node.get_child("key") is not None:
+            reply, low = self._server.directory.key_fetch_reply(node)
+            for address in low:
+                number, device_id = address.key
+                conn.spawn(self._server.send_prekey_low(number, device_id))
+            return reply
         rotate = node.get_child("rotate")
         skey = rotate.get_child("skey") if rotate is not None else None
         if kind == "set" and skey is not None:
@@ -178,6 +187,8 @@ class IqHandlers:
         return result(node, [Node("list", {})])
 
     def _privacy(self, conn: FakeConnection, node: Node, device: Device) -> Node | None:
+        if node.attrs.get("type") == "set" and node.get_child("tokens") is not None:
+            return result(node)
         if node.attrs.get("type") != "get" or node.get_child("privacy") is None:
             return None
         categories = [
@@ -185,6 +196,12 @@ class IqHandlers:
             for name, value in PRIVACY_DEFAULTS.items()
         ]
         return result(node, [Node("privacy", {}, categories)])
+
+    def _usync(self, conn: FakeConnection, node: Node, device: Device) -> Node | None:
+        return self._server.directory.usync_reply(node)
+
+    def _groups(self, conn: FakeConnection, node: Node, device: Device) -> Node | None:
+        return self._server.groups.handle(conn, node)
 
     def _md(self, conn: FakeConnection, node: Node, device: Device) -> Node | None:
         remove = node.get_child("remove-companion-device")

@@ -25,9 +25,12 @@ from wamd.crypto import KeyPair, generate_key_pair
 from wamd.errors import TimeoutError_
 from wamd.pairing import LoginPayload
 from wamd.testing.connection import SERVER_JID, FakeConnection, Phase
+from wamd.testing.directory import Directory
 from wamd.testing.faults import Faults, Step, build_chain
+from wamd.testing.groups import GroupRegistry
 from wamd.testing.handlers import IqHandlers
 from wamd.testing.linking import Linker
+from wamd.testing.messaging import MessageRouter
 from wamd.testing.offline import OfflineDelivery
 from wamd.testing.phone import FakePhone
 from wamd.testing.records import HandshakeFailure, IqError, PairingFailure
@@ -78,7 +81,9 @@ class FakeServer:
 
     Records for tests: :attr:`connections` (each with its ``transcript``),
     :attr:`handshake_failures`, :attr:`iq_errors`, :attr:`unknown_iqs`,
-    :attr:`pairing_failures`, :attr:`logins`. Faults: :attr:`faults` and the
+    :attr:`pairing_failures`, :attr:`logins`; messaging (fake-server.md §7):
+    :attr:`directory` (JIDs, usync, bundles), :attr:`messaging` (routing, with its
+    ``deliveries`` and ``phone_inbox``), :attr:`groups`. Faults: :attr:`faults` and the
     ``send_stream_error`` / ``send_xmlstreamend`` / ``drop`` methods.
     """
 
@@ -117,6 +122,9 @@ class FakeServer:
         self.logins: list[LoginRecord] = []
         self.linking = Linker(self)
         self.handlers = IqHandlers(self)
+        self.directory = Directory(self)
+        self.messaging = MessageRouter(self)
+        self.groups = GroupRegistry(self)
         self._online: dict[tuple[str, int], FakeConnection] = {}
         self._ws_server: Server | None = None
         self._changed = asyncio.Event()

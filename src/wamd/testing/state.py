@@ -71,6 +71,8 @@ class Account:
     ``next_device_id`` and ``next_key_index`` what the next linked device gets (never
     reused). ``platform`` is the phone platform sent in pair-success (``android``,
     ``iphone``, ``smba``, ``smbi``); ``biz_name`` makes it a business account.
+    ``phone_device`` holds the phone's own Signal keys (device 0) once a sender has
+    asked for them (fake-server.md §7.1).
     """
 
     phone_number: str
@@ -83,6 +85,7 @@ class Account:
     next_key_index: int = 1
     platform: str = "android"
     biz_name: str | None = None
+    phone_device: Device | None = None
 
     @classmethod
     def create(

@@ -41,9 +41,11 @@ async function openSocket(client) {
 		markOnlineOnConnect: opts.markOnlineOnConnect ?? true,
 		syncFullHistory: false,
 		shouldSyncHistoryMessage: () => false,
-		fireInitQueries: opts.fireInitQueries ?? true
+		fireInitQueries: opts.fireInitQueries ?? true,
+		getMessage: async key => client.sent.get(key.id)
 	})
 	client.sock = sock
+	watchMessages(client, sock)
 	sock.ev.on('creds.update', async update => {
 		record(client, {
 			type: 'creds',
@@ -65,6 +67,48 @@ async function openSocket(client) {
 			message: err ? String(err.message) : null
 		})
 		if (update.connection === 'close') onClose(client, sock, err?.output?.statusCode)
+	})
+}
+
+// Messaging events (messages.upsert, messages.update, message-receipt.update,
+// groups.upsert), reduced to plain JSON.
+function textOf(message) {
+	return message?.conversation ?? message?.extendedTextMessage?.text ?? null
+}
+
+function watchMessages(client, sock) {
+	sock.ev.on('messages.upsert', ({ messages, type }) => {
+		for (const m of messages) {
+			record(client, {
+				type: 'message',
+				upsert: type,
+				key: m.key,
+				text: textOf(m.message),
+				pushName: m.pushName ?? null,
+				stubType: m.messageStubType ?? null,
+				stubParameters: m.messageStubParameters ?? null
+			})
+		}
+	})
+	sock.ev.on('messages.update', updates => {
+		for (const u of updates) {
+			record(client, { type: 'message-update', key: u.key, status: u.update?.status ?? null })
+		}
+	})
+	sock.ev.on('message-receipt.update', updates => {
+		for (const u of updates) {
+			record(client, { type: 'receipt', key: u.key, receipt: u.receipt })
+		}
+	})
+	sock.ev.on('groups.upsert', groups => {
+		for (const g of groups) {
+			record(client, {
+				type: 'group',
+				id: g.id,
+				subject: g.subject,
+				participants: g.participants.map(p => p.id)
+			})
+		}
 	})
 }
 
@@ -107,7 +151,17 @@ export const ops = {
 	async bc_start({ url, rootKey, dir, options }) {
 		WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootKey)
 		const id = nextId++
-		const client = { id, url, dir, options: options ?? {}, events: [], sockets: 0, sock: null, ended: false }
+		const client = {
+			id,
+			url,
+			dir,
+			options: options ?? {},
+			events: [],
+			sockets: 0,
+			sock: null,
+			ended: false,
+			sent: new Map()
+		}
 		client.timer = setTimeout(() => endClient(client), client.options.lifetimeMs ?? 120000)
 		client.timer.unref()
 		clients.set(id, client)
@@ -147,6 +201,41 @@ export const ops = {
 		if (!client.sock) throw new Error('client has no open socket')
 		await client.sock.logout()
 		return true
+	},
+	// sendMessage(jid, {text}); returns the message key. The message is kept for
+	// getMessage (retry resends).
+	async bc_send_text({ id, jid, text }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		const sent = await client.sock.sendMessage(jid, { text })
+		client.sent.set(sent.key.id, sent.message)
+		return sent.key
+	},
+	// readMessages(keys): read receipts for received messages.
+	async bc_read({ id, keys }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		await client.sock.readMessages(keys)
+		return true
+	},
+	// groupCreate(subject, participants); returns {id, subject, participants}.
+	async bc_group_create({ id, subject, participants }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		const meta = await client.sock.groupCreate(subject, participants)
+		return { id: meta.id, subject: meta.subject, participants: meta.participants.map(p => p.id) }
+	},
+	// groupMetadata(jid) as plain JSON.
+	async bc_group_metadata({ id, jid }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		const meta = await client.sock.groupMetadata(jid)
+		return {
+			id: meta.id,
+			subject: meta.subject,
+			owner: meta.owner ?? null,
+			participants: meta.participants.map(p => ({ id: p.id, admin: p.admin ?? null }))
+		}
 	},
 	// The unhandled rejections seen since the last call (and forget them).
 	async bc_take_stray() {

@@ -1,0 +1,252 @@
+"""Message and receipt routing on the fake server (fake-server.md §7.4–§7.9).
+
+A client's ``<message>`` is acked at once and then split per addressed device: each
+device gets one stanza with the ``enc`` nodes meant for it, a ``from`` in the address
+space the sender used for it, and the sender's push name. Devices without a connection
+get it in their offline queue; the phone (device 0) gets it in :attr:`phone_inbox`.
+Receipts go back to the device or account they name, in the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wamd.binary import Jid, Node
+from wamd.binary.jid import GROUP_SERVER
+from wamd.errors import JidError
+from wamd.testing.directory import Address
+
+if TYPE_CHECKING:
+    from wamd.testing.connection import FakeConnection
+    from wamd.testing.groups import Group
+    from wamd.testing.server import FakeServer
+
+__all__ = ["Delivery", "MessageRouter"]
+
+log = logging.getLogger(__name__)
+
+_COPIED = ("type", "edit", "category")
+_RECEIPT_TYPES_DROPPED = frozenset({"inactive"})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One stanza the server routed: to which device, and how.
+
+    ``how`` is ``live`` (sent on the device's connection), ``queued`` (its offline
+    queue), ``phone`` (the phone's inbox) or ``dropped`` (no such device).
+    """
+
+    phone_number: str
+    device: int
+    how: str
+    node: Node
+
+
+class MessageRouter:
+    """Routes ``<message>`` and ``<receipt>`` stanzas between devices of the fake server.
+
+    Records for tests: :attr:`deliveries` (every routed stanza) and
+    :attr:`phone_inbox` (what was sent to phones, which nobody decrypts).
+    """
+
+    def __init__(self, server: FakeServer) -> None:
+        self._server = server
+        self.deliveries: list[Delivery] = []
+        self.phone_inbox: list[Delivery] = []
+
+    # -- delivery ----------------------------------------------------------------------
+
+    async def deliver(self, phone_number: str, device_id: int, node: Node) -> str:
+        """Send ``node`` to a device now, or queue it; return how (see :class:`Delivery`)."""
+        server = self._server
+        account = server.accounts.get(phone_number)
+        device = account.devices.get(device_id) if account is not None else None
+        if device_id == 0 and account is not None:
+            how = "phone"
+        elif device is None:
+            how = "dropped"
+        else:
+            conn = server.connection_of(phone_number, device_id)
+            if conn is not None and await conn.send(node):
+                how = "live"
+            else:
+                device.offline_queue.append(node)
+                how = "queued"
+        record = Delivery(phone_number, device_id, how, node)
+        self.deliveries.append(record)
+        if how == "phone":
+            self.phone_inbox.append(record)
+        server.notify()
+        return how
+
+    # -- messages ----------------------------------------------------------------------
+
+    async def on_message(self, conn: FakeConnection, node: Node) -> None:
+        """A logged-in device sent ``<message>``: ack it, then fan it out."""
+        account, device_id = conn.account, conn.device_id
+        msg_id, to = node.attrs.get("id"), node.attrs.get("to")
+        if account is None or device_id is None or not msg_id or not to:
+            log.info("connection %d: message without id/to or login dropped", conn.id)
+            return
+        now = conn.now()
+        await conn.send(Node("ack", {"class": "message", "id": msg_id, "from": to, "t": str(now)}))
+        sender = Address(account, device_id, False)
+        try:
+            target = Jid.parse(to)
+        except JidError:
+            return
+        if target.server == GROUP_SERVER:
+            group = self._server.groups.get(target.user)
+            if group is not None:
+                await self._to_group(sender, group, node, now)
+            return
+        await self._direct(sender, node, now)
+
+    def _pairwise(
+        self, sender: Address, node: Node
+    ) -> dict[tuple[str, int], tuple[Address, list[Node]]]:
+        """The ``<participants><to jid>`` encs per device, the sending device left out."""
+        directory = self._server.directory
+        out: dict[tuple[str, int], tuple[Address, list[Node]]] = {}
+        participants = node.get_child("participants")
+        for entry in participants.children("to") if participants is not None else []:
+            address = directory.resolve(entry.attrs.get("jid", ""))
+            if address is None:
+                log.info(
+                    "message %s: unknown device %s", node.attrs.get("id"), entry.attrs.get("jid")
+                )
+                continue
+            if address.key == sender.key:
+                continue
+            _, encs = out.setdefault(address.key, (address, []))
+            encs.extend(entry.children("enc"))
+        return out
+
+    async def _direct(self, sender: Address, node: Node, now: int) -> None:
+        to = node.attrs.get("to", "")
+        chat = self._server.directory.resolve(to)
+        targets = self._pairwise(sender, node)
+        top = node.children("enc")
+        if top and chat is not None and chat.key != sender.key:
+            _, encs = targets.setdefault(chat.key, (chat, []))
+            encs.extend(top)
+        identity = node.get_child("device-identity")
+        for address, encs in targets.values():
+            if not encs:
+                continue
+            attrs = self._common_attrs(sender, node, now)
+            attrs["from"] = (
+                sender.account.lid_jid(sender.device)
+                if address.lid
+                else sender.account.pn_jid(sender.device)
+            )
+            if address.account is sender.account:
+                if chat is not None and chat.account is not sender.account:
+                    attrs["recipient"] = chat.user_jid()
+                    other = "peer_recipient_pn" if chat.lid else "peer_recipient_lid"
+                    attrs[other] = chat.user_jid(lid=not chat.lid)
+            elif address.lid:
+                attrs["sender_pn"] = sender.account.pn_jid()
+            else:
+                attrs["sender_lid"] = sender.account.lid_jid()
+            await self.deliver(*address.key, _message(attrs, encs, identity))
+
+    async def _to_group(self, sender: Address, group: Group, node: Node, now: int) -> None:
+        directory = self._server.directory
+        pairwise = self._pairwise(sender, node)
+        top = node.children("enc")
+        only = node.attrs.get("participant")
+        if only is not None:
+            target = directory.resolve(only)
+            destinations = [target] if target is not None else []
+        else:
+            destinations = [
+                Address(member, device_id, True)
+                for member in group.member_accounts(self._server)
+                for device_id in directory.device_ids(member)
+            ]
+        identity = node.get_child("device-identity")
+        account = sender.account
+        for address in destinations:
+            if address.key == sender.key:
+                continue
+            encs = [*pairwise.get(address.key, (address, []))[1], *top]
+            if not encs:
+                continue
+            attrs = self._common_attrs(sender, node, now)
+            attrs["from"] = group.jid
+            if group.addressing_mode == "lid":
+                attrs["participant"] = account.lid_jid(sender.device)
+                attrs["participant_pn"] = account.pn_jid()
+            else:
+                attrs["participant"] = account.pn_jid(sender.device)
+                attrs["participant_lid"] = account.lid_jid()
+            attrs["addressing_mode"] = group.addressing_mode
+            await self.deliver(*address.key, _message(attrs, encs, identity))
+
+    def _common_attrs(self, sender: Address, node: Node, now: int) -> dict[str, str]:
+        attrs = {"id": node.attrs.get("id", ""), "t": str(now)}
+        attrs.update({k: node.attrs[k] for k in _COPIED if k in node.attrs})
+        if sender.account.push_name:
+            attrs["notify"] = sender.account.push_name
+        return attrs
+
+    # -- receipts ----------------------------------------------------------------------
+
+    async def on_receipt(self, conn: FakeConnection, node: Node) -> None:
+        """A logged-in device sent ``<receipt>``: ack it, then forward it to the sender."""
+        account, device_id = conn.account, conn.device_id
+        receipt_id, to = node.attrs.get("id"), node.attrs.get("to")
+        if account is None or device_id is None or not receipt_id or not to:
+            return
+        kind = node.attrs.get("type")
+        ack = {"class": "receipt", "id": receipt_id, "from": to}
+        if kind:
+            ack["type"] = kind
+        await conn.send(Node("ack", ack))
+        if kind == "hist_sync":
+            return
+        author = Address(account, device_id, False)
+        directory = self._server.directory
+        group = to.endswith("@" + GROUP_SERVER)
+        target_jid = node.attrs.get("participant") if group else to
+        target = directory.resolve(target_jid or "")
+        if kind == "peer_msg":
+            target = Address(account, 0, False)
+        if target is None:
+            log.info("receipt %s: unknown target %s", receipt_id, target_jid)
+            return
+        try:
+            parsed = Jid.parse(target_jid or to)
+        except JidError:
+            parsed = None
+        whole_account = (
+            parsed is not None and parsed.device == 0 and not group and kind != "peer_msg"
+        )
+        devices = directory.device_ids(target.account) if whole_account else [target.device]
+        attrs: dict[str, str] = {"id": receipt_id, "t": node.attrs.get("t") or str(conn.now())}
+        own_jid = account.lid_jid(device_id) if target.lid else account.pn_jid(device_id)
+        if group:
+            attrs["from"] = to
+            attrs["participant"] = own_jid
+        else:
+            attrs["from"] = own_jid
+        if kind and kind not in _RECEIPT_TYPES_DROPPED:
+            attrs["type"] = kind
+        if "recipient" in node.attrs:
+            attrs["recipient"] = node.attrs["recipient"]
+        forwarded = Node("receipt", attrs, list(node.children()) or None)
+        for device in devices:
+            if (target.account.phone_number, device) == author.key:
+                continue
+            await self.deliver(target.account.phone_number, device, forwarded)
+
+
+def _message(attrs: dict[str, str], encs: list[Node], identity: Node | None) -> Node:
+    children = list(encs)
+    if identity is not None and any(e.attrs.get("type") == "pkmsg" for e in encs):
+        children.append(identity)
+    return Node("message", attrs, children)
