@@ -9,6 +9,8 @@ from wamd.auth.backend import StorageBackend
 from wamd.auth.backends.baileys import use_multi_file_auth_state
 from wamd.auth.backends.memory import memory_auth_state
 from wamd.auth.backends.native import use_native_file_auth_state
+from wamd.auth.backends.postgres import use_postgres_auth_state
+from wamd.auth.backends.redis import use_redis_auth_state
 from wamd.auth.creds import AuthCreds, init_auth_creds
 from wamd.auth.keystore import KeyStore
 from wamd.auth.state import AuthHandle, AuthState, open_auth_state
@@ -26,4 +28,6 @@ __all__ = [
     "open_auth_state",
     "use_multi_file_auth_state",
     "use_native_file_auth_state",
+    "use_postgres_auth_state",
+    "use_redis_auth_state",
 ]

@@ -141,6 +141,18 @@ async def _migrate(conn: asyncpg.Connection, where: str) -> None:
             _log.info("migrated %s from schema version %d to %d", where, found, SCHEMA_VERSION)
 
 
+async def _check_schema(conn: asyncpg.Connection, where: str) -> None:
+    """For a read-only open: the tables must exist at this wamd's schema version."""
+    if not await conn.fetchval("SELECT to_regclass('wamd_schema') IS NOT NULL"):
+        raise AuthStateError(f"{where}: this database holds no wamd auth state")
+    found = await conn.fetchval("SELECT max(version) FROM wamd_schema")
+    if found != SCHEMA_VERSION:
+        raise StoreSchemaError(
+            f"{where} has schema version {found}, this wamd reads {SCHEMA_VERSION}: open it "
+            "once read-write with this wamd (or upgrade wamd) first"
+        )
+
+
 class PostgresBackend:
     """A :class:`~wamd.auth.backend.StorageBackend` for one ``client_id`` in PostgreSQL.
 
@@ -157,6 +169,7 @@ class PostgresBackend:
         sealer: Sealer | None,
         generation: int,
         heartbeat: float,
+        read_only: bool = False,
     ) -> None:
         self._apg = _driver()
         self._where = where
@@ -165,6 +178,7 @@ class PostgresBackend:
         self._pool = pool
         self._sealer = sealer
         self._generation = generation
+        self._read_only = read_only
         self._conn_mutex = asyncio.Lock()
         self._closed = False
         # Why this open may no longer write: (error class, reason), set once.
@@ -184,6 +198,11 @@ class PostgresBackend:
         """True once the connection holding the account's lock has ended."""
         return self._lost is not None
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this backend was opened read-only (writes are refused)."""
+        return self._read_only
+
     @classmethod
     async def open(
         cls,
@@ -195,8 +214,12 @@ class PostgresBackend:
         connect_timeout: float = 10.0,
         command_timeout: float = 30.0,
         heartbeat: float = 10.0,
+        read_only: bool = False,
     ) -> PostgresBackend:
         """Open (creating if needed) ``client_id`` in the database at ``dsn``.
+
+        Opened ``read_only`` (a migration source) it creates and changes nothing: the
+        tables and the account must exist, and writes are refused.
 
         Raises :class:`StoreLockedError` if another instance has the account open,
         :class:`StoreUnavailableError` if the server cannot be reached,
@@ -216,13 +239,16 @@ class PostgresBackend:
         except Exception as exc:
             raise _translate(apg, exc, where) from exc
         try:
-            await _migrate(conn, where)
+            if read_only:
+                await _check_schema(conn, where)
+            else:
+                await _migrate(conn, where)
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_number(client_id)):
                 raise StoreLockedError(
                     f"{where} is open in another instance (its advisory lock is held)"
                 )
             sealer = Sealer(encryption_key, client_id, where) if encryption_key else None
-            generation = await _setup_account(conn, where, client_id, sealer)
+            generation = await _setup_account(conn, where, client_id, sealer, read_only)
         except BaseException as exc:
             await _close_quietly(conn)
             if isinstance(exc, Exception) and not isinstance(exc, AuthStateError):
@@ -236,6 +262,7 @@ class PostgresBackend:
             sealer=sealer,
             generation=generation,
             heartbeat=heartbeat,
+            read_only=read_only,
         )
 
     # -- connection handling -------------------------------------------------------------
@@ -276,11 +303,13 @@ class PostgresBackend:
         async with self._conn_mutex:
             yield self._lock_conn
 
-    async def _run(self, fn: Callable[[_Conn], Awaitable[_T]]) -> _T:
+    async def _run(self, fn: Callable[[_Conn], Awaitable[_T]], *, write: bool = False) -> _T:
         if self._closed:
             raise AuthStateError(f"{self._where}: the store is closed")
         if self._lost is not None:
             raise self._lost_error()
+        if write and self._read_only:
+            raise AuthStateError(f"{self._where}: opened read-only; nothing was written")
         try:
             async with self._connection() as conn:
                 return await fn(conn)
@@ -331,7 +360,7 @@ class PostgresBackend:
                 if sealed_creds is not None:
                     await self._store_creds(conn, sealed_creds)
 
-        await self._run(apply)
+        await self._run(apply, write=True)
 
     async def _fence(self, conn: _Conn) -> None:
         """Inside a write transaction: fail unless this open still owns the account."""
@@ -396,7 +425,7 @@ class PostgresBackend:
                 await self._fence(conn)
                 await self._store_creds(conn, sealed)
 
-        await self._run(apply)
+        await self._run(apply, write=True)
 
     async def close(self) -> None:
         """Release the account's lock and close our connection; safe to call twice."""
@@ -426,9 +455,18 @@ class PostgresBackend:
 
 
 async def _setup_account(
-    conn: asyncpg.Connection, where: str, client_id: str, sealer: Sealer | None
+    conn: asyncpg.Connection, where: str, client_id: str, sealer: Sealer | None, read_only: bool
 ) -> int:
     """Create the account row if missing, bump its generation, check the key."""
+    if read_only:
+        found = await conn.fetchrow(
+            "SELECT generation, key_check FROM wamd_accounts WHERE client_id = $1", client_id
+        )
+        if found is None:
+            raise AuthStateError(f"{where}: no such account in this database")
+        check = found["key_check"]
+        verify_key_check(where, sealer, None if check is None else bytes(check))
+        return int(found["generation"])
     async with conn.transaction():
         row = await conn.fetchrow(
             "UPDATE wamd_accounts SET generation = generation + 1 WHERE client_id = $1"

@@ -149,6 +149,7 @@ class RedisBackend:
         token: str,
         lease_ms: int,
         sealer: Sealer | None,
+        read_only: bool = False,
     ) -> None:
         self._where = where
         self._client = client
@@ -158,6 +159,7 @@ class RedisBackend:
         self._token = token
         self._lease_ms = lease_ms
         self._sealer = sealer
+        self._read_only = read_only
         self._write_script = client.register_script(_WRITE)
         self._renew_script = client.register_script(_RENEW)
         self._release_script = client.register_script(_RELEASE)
@@ -177,6 +179,11 @@ class RedisBackend:
         """True once the account's lease is known to be no longer ours."""
         return self._lost is not None
 
+    @property
+    def read_only(self) -> bool:
+        """Whether this backend was opened read-only (writes are refused)."""
+        return self._read_only
+
     @classmethod
     async def open(
         cls,
@@ -188,8 +195,12 @@ class RedisBackend:
         prefix: str = "wamd:",
         lease_ms: int = 30_000,
         timeout: float = 10.0,
+        read_only: bool = False,
     ) -> RedisBackend:
         """Open (creating if needed) ``client_id`` in the Redis at ``url`` (or ``client``).
+
+        Opened ``read_only`` (a migration source) it changes no data (it still takes the
+        lease): the account must exist, and writes are refused.
 
         A ``client`` the caller passes is used as is (it must not decode responses) and
         is not closed by :meth:`close`. Raises :class:`StoreLockedError` if another
@@ -211,7 +222,7 @@ class RedisBackend:
         base = f"{prefix}{{{_quote(client_id)}}}"
         token = os.urandom(16).hex()
         try:
-            await _check_schema(client, prefix, where)
+            await _check_schema(client, prefix, where, create=not read_only)
             if not await client.set(base + ":lock", token, nx=True, px=lease_ms):
                 left = await client.pttl(base + ":lock")
                 raise StoreLockedError(
@@ -219,7 +230,7 @@ class RedisBackend:
                 )
             try:
                 sealer = Sealer(encryption_key, client_id, where) if encryption_key else None
-                await _setup_account(client, base, where, sealer)
+                await _setup_account(client, base, where, sealer, create=not read_only)
             except BaseException:
                 with contextlib.suppress(Exception):
                     await client.register_script(_RELEASE)(keys=[base + ":lock"], args=[token])
@@ -241,6 +252,7 @@ class RedisBackend:
             token=token,
             lease_ms=lease_ms,
             sealer=sealer,
+            read_only=read_only,
         )
 
     # -- lease --------------------------------------------------------------------------
@@ -282,11 +294,13 @@ class RedisBackend:
     def _hash(self, category: str) -> str:
         return f"{self._base}:k:{_quote(category)}"
 
-    async def _run(self, fn: Callable[[], Awaitable[_T]]) -> _T:
+    async def _run(self, fn: Callable[[], Awaitable[_T]], *, write: bool = False) -> _T:
         if self._closed:
             raise AuthStateError(f"{self._where}: the store is closed")
         if self._lost is not None:
             raise StoreLockedError(f"{self._where}: {self._lost}; reopen the account")
+        if write and self._read_only:
+            raise AuthStateError(f"{self._where}: opened read-only; nothing was written")
         try:
             return await fn()
         except AuthStateError:
@@ -348,7 +362,7 @@ class RedisBackend:
         async def apply() -> None:
             await self._write_script(keys=keys, args=args)
 
-        await self._run(apply)
+        await self._run(apply, write=True)
 
     async def list_ids(self, category: str) -> list[str]:
         """Every id stored in ``category`` for this account, sorted."""
@@ -405,12 +419,15 @@ class RedisBackend:
         return f"<RedisBackend {self._where}{' encrypted' if self._sealer else ''}>"
 
 
-async def _check_schema(client: Redis, prefix: str, where: str) -> None:
+async def _check_schema(client: Redis, prefix: str, where: str, *, create: bool) -> None:
     key = prefix + "schema"
-    await client.set(key, str(SCHEMA_VERSION), nx=True)
+    if create:
+        await client.set(key, str(SCHEMA_VERSION), nx=True)
     raw = await client.get(key)
+    if raw is None:
+        raise AuthStateError(f"{where}: no wamd auth state under the prefix {prefix!r}")
     try:
-        found = int(_bytes(raw))  # type: ignore[arg-type]
+        found = int(_bytes(raw))
     except (TypeError, ValueError, AttributeError):
         raise CorruptStoreError(f"{where}: {key} does not hold a schema version") from None
     if found > SCHEMA_VERSION:
@@ -420,10 +437,14 @@ async def _check_schema(client: Redis, prefix: str, where: str) -> None:
         )
 
 
-async def _setup_account(client: Redis, base: str, where: str, sealer: Sealer | None) -> None:
+async def _setup_account(
+    client: Redis, base: str, where: str, sealer: Sealer | None, *, create: bool
+) -> None:
     """Mark a new account (with its key check), or check the key of an existing one."""
     meta = base + ":meta"
     created, check = await client.hmget(meta, ["created", "key_check"])
+    if created is None and not create:
+        raise AuthStateError(f"{where}: no such account")
     if created is None:
         fields: dict[str, bytes] = {"created": b"1"}
         if sealer is not None:
