@@ -215,6 +215,10 @@ class RedisServer:
         """Stop the server."""
         _stop(self._proc, signal.SIGTERM)
 
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would."""
+        _stop(self._proc, signal.SIGKILL)
+
     def cleanup(self) -> None:
         """Stop the server and remove its folder."""
         self.stop()

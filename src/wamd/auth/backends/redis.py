@@ -489,12 +489,16 @@ async def use_redis_auth_state(
     *,
     encryption_key: bytes | None = None,
     client: Redis | None = None,
+    prefix: str = "wamd:",
 ) -> AuthHandle:
     """Open (or create) account ``client_id`` in the Redis at ``url`` (or ``client``).
 
-    Needs the ``wamd[redis]`` extra. See :class:`RedisBackend` for the lease, the
-    errors it raises and what durability the server must be configured for; close the
-    returned handle (or use it as an async context manager) to release the lease.
+    Needs the ``wamd[redis]`` extra. Every key starts with ``prefix``. See
+    :class:`RedisBackend` for the lease, the errors it raises and what durability the
+    server must be configured for; close the returned handle (or use it as an async
+    context manager) to release the lease.
     """
-    backend = await RedisBackend.open(url, client_id, encryption_key=encryption_key, client=client)
+    backend = await RedisBackend.open(
+        url, client_id, encryption_key=encryption_key, client=client, prefix=prefix
+    )
     return await open_auth_state(backend)
