@@ -10,6 +10,9 @@ destination as it was when anything fails.
 
 - ``sqlite:PATH`` or ``sqlite:PATH#CLIENT_ID``, or a ``PATH`` ending in ``.db`` (with an
   optional ``#CLIENT_ID``): wamd's native SQLite store (client id ``default`` if omitted);
+- ``postgres://…`` / ``postgresql://…`` or ``redis://…`` / ``rediss://…`` URLs, with
+  ``#CLIENT_ID`` (client id ``default`` if omitted): an account in a PostgreSQL database
+  or a Redis server;
 - anything else: a Baileys multi-file auth folder.
 """
 
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wamd.auth.backend import StorageBackend
+from wamd.auth.backends._remote import open_remote_store, parse_remote_url, redact_url
 from wamd.auth.backends.baileys import BaileysFolderBackend
 from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.backends.native import SCHEMA_VERSION, NativeBackend
@@ -56,13 +60,17 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class StoreSpec:
-    """A parsed store argument: ``kind`` is ``"native"`` or ``"baileys"``."""
+    """A parsed store argument: ``kind`` is ``"native"``, ``"baileys"``, ``"postgres"``
+    or ``"redis"`` (the last two with a ``url``)."""
 
     kind: str
     path: Path
     client_id: str = "default"
+    url: str | None = None
 
     def __str__(self) -> str:
+        if self.url is not None:
+            return f"{redact_url(self.url)}#{self.client_id}"
         if self.kind == "native":
             return f"sqlite:{self.path}#{self.client_id}"
         return str(self.path)
@@ -72,6 +80,9 @@ def parse_store(text: str) -> StoreSpec:
     """Parse the store syntax (see the module docs); :class:`UsageError` if it is empty."""
     if not text:
         raise UsageError("a store must be a folder path, a *.db path or sqlite:PATH[#CLIENT_ID]")
+    remote = parse_remote_url(text)
+    if remote is not None:
+        return StoreSpec(remote[0], Path(), remote[2], url=remote[1])
     native = text.startswith("sqlite:")
     body = text.removeprefix("sqlite:")
     path_text, _, client_id = body.partition("#")
@@ -140,6 +151,15 @@ async def open_store(
     ``dry_run`` destination that does not exist yet is an empty in-memory stand-in, so
     that nothing is created.
     """
+    if spec.url is not None:
+        return await open_remote_store(
+            spec.kind,
+            spec.url,
+            spec.client_id,
+            source=source,
+            dry_run=dry_run,
+            encryption_key=encryption_key,
+        )
     if spec.kind == "baileys":
         if source or (dry_run and spec.path.is_dir()):
             return await BaileysFolderBackend.open(spec.path, read_only=True)
@@ -382,6 +402,8 @@ async def _verify(
 
 def same_store(a: StoreSpec, b: StoreSpec) -> bool:
     """True if ``a`` and ``b`` name the same store (migrating onto itself is refused)."""
+    if a.url is not None or b.url is not None:
+        return (a.kind, a.url, a.client_id) == (b.kind, b.url, b.client_id)
     try:
         pa, pb = os.path.realpath(a.path), os.path.realpath(b.path)
     except OSError:  # pragma: no cover - realpath only fails on exotic errors
@@ -408,6 +430,8 @@ def _check_folder_destination(path: Path) -> None:
 
 def _created_paths(spec: StoreSpec) -> set[Path]:
     """The files and folders a store occupies (to remove them if a failed run created them)."""
+    if spec.url is not None:
+        return set()  # a server's store: nothing on this machine
     if spec.kind == "baileys":
         return {spec.path} if spec.path.exists() else set()
     parent = spec.path.parent

@@ -11,17 +11,24 @@ import hashlib
 import importlib
 import urllib.parse
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from wamd.auth.backends.native import _CHECK_CATEGORY, _CHECK_PLAINTEXT, _CREDS_CATEGORY, _Sealer
 from wamd.errors import AuthStateError, CorruptStoreError, StoreKeyError, UsageError
 
+if TYPE_CHECKING:
+    from wamd.auth.backend import StorageBackend
+
 __all__ = [
     "CREDS_CATEGORY",
+    "AccountMissingError",
     "Sealer",
     "check_args",
     "import_driver",
     "lock_number",
     "make_key_check",
+    "open_remote_store",
+    "parse_remote_url",
     "redact_url",
     "verify_key_check",
 ]
@@ -94,3 +101,53 @@ def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> 
             raise StoreKeyError(f"{where}: wrong encryption_key") from None
         if plain != _CHECK_PLAINTEXT:
             raise StoreKeyError(f"{where}: wrong encryption_key")
+
+
+class AccountMissingError(AuthStateError):
+    """A read-only open found no such account (or no wamd data) in the remote store."""
+
+
+_SCHEMES = {"postgres": "postgres", "postgresql": "postgres", "redis": "redis", "rediss": "redis"}
+
+
+def parse_remote_url(text: str) -> tuple[str, str, str] | None:
+    """``(kind, url, client_id)`` for a ``postgres://`` or ``redis://`` store, else None.
+
+    The client id is the URL's ``#fragment`` (``default`` if there is none).
+    """
+    scheme, sep, _ = text.partition("://")
+    kind = _SCHEMES.get(scheme.lower()) if sep else None
+    if kind is None:
+        return None
+    url, hash_sign, client_id = text.partition("#")
+    if hash_sign and not client_id:
+        raise UsageError(f"{redact_url(url)}: empty client id after '#'")
+    return kind, url, urllib.parse.unquote(client_id) or "default"
+
+
+async def open_remote_store(
+    kind: str,
+    url: str,
+    client_id: str,
+    *,
+    source: bool = False,
+    dry_run: bool = False,
+    encryption_key: bytes | None = None,
+) -> StorageBackend:
+    """Open a PostgreSQL or Redis account for ``wamd migrate`` / ``wamd inspect``.
+
+    A ``source`` is opened read-only (nothing is created or written); a ``dry_run``
+    destination that does not exist yet is an empty in-memory stand-in.
+    """
+    from wamd.auth.backends.memory import MemoryBackend  # noqa: PLC0415 (avoids a cycle)
+    from wamd.auth.backends.postgres import PostgresBackend  # noqa: PLC0415
+    from wamd.auth.backends.redis import RedisBackend  # noqa: PLC0415
+
+    opener = PostgresBackend.open if kind == "postgres" else RedisBackend.open
+    read_only = source or dry_run
+    try:
+        return await opener(url, client_id, encryption_key=encryption_key, read_only=read_only)
+    except AccountMissingError:
+        if dry_run and not source:
+            return MemoryBackend()
+        raise

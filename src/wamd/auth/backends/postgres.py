@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wamd.auth.backends._remote import (
     CREDS_CATEGORY,
+    AccountMissingError,
     Sealer,
     check_args,
     import_driver,
@@ -144,7 +145,7 @@ async def _migrate(conn: asyncpg.Connection, where: str) -> None:
 async def _check_schema(conn: asyncpg.Connection, where: str) -> None:
     """For a read-only open: the tables must exist at this wamd's schema version."""
     if not await conn.fetchval("SELECT to_regclass('wamd_schema') IS NOT NULL"):
-        raise AuthStateError(f"{where}: this database holds no wamd auth state")
+        raise AccountMissingError(f"{where}: this database holds no wamd auth state")
     found = await conn.fetchval("SELECT max(version) FROM wamd_schema")
     if found != SCHEMA_VERSION:
         raise StoreSchemaError(
@@ -463,7 +464,7 @@ async def _setup_account(
             "SELECT generation, key_check FROM wamd_accounts WHERE client_id = $1", client_id
         )
         if found is None:
-            raise AuthStateError(f"{where}: no such account in this database")
+            raise AccountMissingError(f"{where}: no such account in this database")
         check = found["key_check"]
         verify_key_check(where, sealer, None if check is None else bytes(check))
         return int(found["generation"])

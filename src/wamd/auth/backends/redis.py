@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from wamd.auth.backends._remote import (
     CREDS_CATEGORY,
+    AccountMissingError,
     Sealer,
     check_args,
     import_driver,
@@ -425,7 +426,7 @@ async def _check_schema(client: Redis, prefix: str, where: str, *, create: bool)
         await client.set(key, str(SCHEMA_VERSION), nx=True)
     raw = await client.get(key)
     if raw is None:
-        raise AuthStateError(f"{where}: no wamd auth state under the prefix {prefix!r}")
+        raise AccountMissingError(f"{where}: no wamd auth state under the prefix {prefix!r}")
     try:
         found = int(_bytes(raw))
     except (TypeError, ValueError, AttributeError):
@@ -444,7 +445,7 @@ async def _setup_account(
     meta = base + ":meta"
     created, check = await client.hmget(meta, ["created", "key_check"])
     if created is None and not create:
-        raise AuthStateError(f"{where}: no such account")
+        raise AccountMissingError(f"{where}: no such account")
     if created is None:
         fields: dict[str, bytes] = {"created": b"1"}
         if sealer is not None:
