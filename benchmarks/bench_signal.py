@@ -236,7 +236,10 @@ def write_results(data: dict[str, Any]) -> None:
         "include the same work on its side (SessionRecord.deserialize/serialize per call).",
         "The ratio column compares that figure with libsignal-node.",
         "",
-        f"Machine: {data['machine']}, {os.cpu_count()} CPUs (shared with other jobs).",
+        f"Machine: {data['machine']}, {os.cpu_count()} CPUs, shared with other jobs: load",
+        f"average {', '.join(map(str, data['load_average_after']))} (1, 5, 15 min) when the run",
+        "ended. Under load both sides slow down, libsignal-node more erratically than wamd;",
+        "compare the ratios of one run, not absolute figures across runs.",
         "",
     ]
     (RESULTS / "signal.md").write_text("\n".join(lines))
@@ -269,6 +272,7 @@ def main(argv: list[str]) -> int:
         core_runs.append(bench_python(False, n_one, n_pp, n_setup))
         py_runs.append(bench_python(True, n_one, n_pp, n_setup))
     node, core, py = _best(node_runs), _best(core_runs), _best(py_runs)
+    load = os.getloadavg()
     ratio = {k: py[k] / node[k] for k in py}
     data = {
         "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -276,6 +280,7 @@ def main(argv: list[str]) -> int:
         "machine": f"{platform.platform()}, {platform.machine()}",
         "counts": {"one_way": n_one, "ping_pong": n_pp, "setups": n_setup},
         "rounds": args.rounds,
+        "load_average_after": [round(x, 2) for x in load],
         "record_messages": n_record,
         "wamd": py,
         "wamd_core": core,
