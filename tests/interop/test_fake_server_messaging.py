@@ -116,3 +116,106 @@ def test_two_baileys_exchange_texts_with_delivery_receipts(
     )
     assert (ALICE, first["id"]) in inbox and (BOB, first["id"]) in inbox
     assert srv.call(lambda: [e for e in srv.server.iq_errors]) == []
+
+
+def test_read_receipt_reaches_the_sender(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+    sent = alice.send_text(pn(BOB), "please read")
+    got = bob.wait_text("please read")
+    alice.wait(status_of(alice, sent["id"], DELIVERY_ACK))
+    bob.read([got["key"]])
+    alice.wait(status_of(alice, sent["id"], READ))
+    forwarded = srv.call(
+        lambda: [
+            d.node
+            for d in srv.server.messaging.deliveries
+            if d.node.tag == "receipt"
+            and d.node.attrs.get("type") == "read"
+            and (d.phone_number, d.device) == (ALICE, 1)
+        ]
+    )
+    assert [r.attrs["id"] for r in forwarded] == [sent["id"]]
+    bob_device = {f"{BOB}:1@s.whatsapp.net", f"1000{BOB}:1@lid"}
+    assert forwarded[0].attrs["from"] in bob_device  # the reader's device, not its user
+
+
+def test_message_to_offline_client_arrives_at_its_next_login(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+    bob.end()
+    srv.wait_for(lambda: srv.server.connection_of(BOB, 1) is None)
+
+    one = alice.send_text(pn(BOB), "while you were away")
+    two = alice.send_text(pn(BOB), "and another")
+    srv.wait_for(lambda: len(srv.server.devices(BOB)[1].offline_queue) == 2)
+    hows = srv.call(
+        lambda: [
+            d.how
+            for d in srv.server.messaging.deliveries
+            if (d.phone_number, d.device) == (BOB, 1) and d.node.tag == "message"
+        ]
+    )
+    assert hows == ["queued", "queued"]
+
+    back = baileys(tmp_path / "bob")
+    back.wait_open()
+    first = back.wait_text("while you were away")
+    second = back.wait_text("and another")
+    # Baileys upserts stanzas marked offline="1" as "append" (live ones as "notify")
+    assert first["upsert"] == "append" and second["upsert"] == "append"
+    assert back.events.index(first) < back.events.index(second)  # queue order kept
+    alice.wait(status_of(alice, one["id"], DELIVERY_ACK))
+    alice.wait(status_of(alice, two["id"], DELIVERY_ACK))
+    srv.wait_for(lambda: srv.server.devices(BOB)[1].offline_queue == [])  # receipts = acks
+    conn = srv.call(lambda: srv.server.connection_of(BOB, 1))
+    assert conn is not None
+    offline_ids = srv.call(
+        lambda: [
+            e.node.attrs["id"]
+            for e in conn.transcript
+            if e.direction == "out"
+            and e.node.tag == "message"
+            and e.node.attrs.get("offline") == "1"
+        ]
+    )
+    assert offline_ids == [one["id"], two["id"]]
+
+
+def test_group_of_three_baileys_everyone_receives(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    names = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol"}
+    clients = {n: paired(srv, baileys, tmp_path / n, n, name) for n, name in names.items()}
+    alice = clients[ALICE]
+    meta = alice.group_create("Test Group", [pn(BOB), pn(CAROL)])
+    group_jid = meta["id"]
+    assert group_jid.endswith("@g.us") and meta["subject"] == "Test Group"
+    assert len(meta["participants"]) == 3
+    for number in (BOB, CAROL):
+        clients[number].wait(lambda e: e["type"] == "group" and e["id"] == group_jid)
+
+    for sender, name in names.items():
+        text = f"{name} says hi"
+        clients[sender].send_text(group_jid, text)
+        for number, client in clients.items():
+            if number == sender:
+                continue
+            got = client.wait_text(text)
+            assert got["key"]["remoteJid"] == group_jid
+            assert got["key"]["fromMe"] is False
+            assert got["pushName"] == name
+
+    # second round: sender keys are known now, so only skmsg goes out
+    again = clients[BOB].send_text(group_jid, "round two")
+    for number in (ALICE, CAROL):
+        clients[number].wait_text("round two")
+        assert delivered_types(srv, again["id"], number) == ["skmsg"]
+    metadata = clients[CAROL].group_metadata(group_jid)
+    admins = {p["id"]: p["admin"] for p in metadata["participants"]}
+    assert admins[srv.call(srv.server.accounts[ALICE].lid_jid)] == "superadmin"
+    assert srv.call(lambda: list(srv.server.iq_errors)) == []
