@@ -36,15 +36,22 @@ for (let r = 0; r < 2; r++) {
 	for (const b of encoded) await decodeBinaryNode(b)
 }
 
+const cpu = () => {
+	const u = process.cpuUsage()
+	return (u.user + u.system) / 1e6
+}
+const c0 = cpu()
 const t0 = process.hrtime.bigint()
 for (let r = 0; r < rounds; r++) {
 	for (const n of nodes) encodeBinaryNode(n)
 }
 const t1 = process.hrtime.bigint()
+const c1 = cpu()
 for (let r = 0; r < rounds; r++) {
 	for (const b of encoded) await decodeBinaryNode(b)
 }
 const t2 = process.hrtime.bigint()
+const c2 = cpu()
 for (let r = 0; r < rounds; r++) {
 	for (const b of encoded) decodeDecompressedBinaryNode(b.subarray(1), constants)
 }
@@ -60,6 +67,8 @@ process.stdout.write(
 		sha256: encoded.reduce((h, b) => h.update(b), createHash('sha256')).digest('hex'),
 		encode_nodes_per_s: n / (Number(t1 - t0) / 1e9),
 		decode_nodes_per_s: n / (Number(t2 - t1) / 1e9),
-		decode_sync_nodes_per_s: n / (Number(t3 - t2) / 1e9)
+		decode_sync_nodes_per_s: n / (Number(t3 - t2) / 1e9),
+		encode_nodes_per_cpu_s: n / (c1 - c0),
+		decode_nodes_per_cpu_s: n / (c2 - c1)
 	}) + '\n'
 )
