@@ -168,20 +168,19 @@ def creds_from_json(obj: Any, where: str = "creds.json") -> AuthCreds:
             {k: v for k, v in me.obj.items() if k not in _CONTACT_ORDER},
             tuple(me.obj),
         )
-    identities = r.get("signalIdentities", list, optional=True)
-    signal_identities: list[SignalIdentity] | None = None
-    if identities is not None:
-        signal_identities = []
-        for i, item in enumerate(identities):
-            if not isinstance(item, dict):
-                raise r.fail(f"signalIdentities[{i}]", "must be an object")
-            ir = FieldReader(item, where, f"signalIdentities[{i}].")
-            ident = ir.need("identifier")
-            signal_identities.append(
-                SignalIdentity(
-                    ident.get("name", str), ident.get("deviceId", int), ir.need_raw("identifierKey")
-                )
+    identities = r.objects("signalIdentities")
+    signal_identities = (
+        None
+        if identities is None
+        else [
+            SignalIdentity(
+                ir.need("identifier").get("name", str),
+                ir.need("identifier").get("deviceId", int),
+                ir.need_raw("identifierKey"),
             )
+            for ir in identities
+        ]
+    )
     account = obj.get("account")
     return AuthCreds(
         noise_key=r.pair("noiseKey"),

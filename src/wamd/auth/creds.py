@@ -287,6 +287,18 @@ class FieldReader:
         assert reader is not None  # get() without optional never returns None
         return reader
 
+    def objects(self, key: str) -> list[FieldReader] | None:
+        """The optional list of JSON objects at ``key``, one reader per item (``key[i].``)."""
+        items = self.get(key, list, optional=True)
+        if items is None:
+            return None
+        readers = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.fail(f"{key}[{i}]", f"must be an object, not {type(item).__name__}")
+            readers.append(FieldReader(item, self.where, f"{self.prefix}{key}[{i}]."))
+        return readers
+
     def raw(self, key: str, length: int | None = None, *, optional: bool = False) -> bytes | None:
         value = self.get(key, (str, bytes), optional=optional)
         if value is None:
@@ -317,19 +329,17 @@ def _from_native(obj: Mapping[str, Any], where: str) -> AuthCreds:
     r = FieldReader(obj, where)
     spk = r.need("signed_pre_key")
     me = r.sub("me", optional=True)
-    identities = r.get("signal_identities", list, optional=True)
-    signal_identities: list[SignalIdentity] | None = None
-    if identities is not None:
-        signal_identities = []
-        for i, item in enumerate(identities):
-            if not isinstance(item, dict):
-                raise r.fail(f"signal_identities[{i}]", "must be an object")
-            ir = FieldReader(item, where, f"signal_identities[{i}].")
-            signal_identities.append(
-                SignalIdentity(
-                    ir.get("name", str), ir.get("device_id", int), ir.need_raw("identifier_key")
-                )
+    identities = r.objects("signal_identities")
+    signal_identities = (
+        None
+        if identities is None
+        else [
+            SignalIdentity(
+                ir.get("name", str), ir.get("device_id", int), ir.need_raw("identifier_key")
             )
+            for ir in identities
+        ]
+    )
     return AuthCreds(
         noise_key=r.pair("noise_key"),
         pairing_ephemeral_key_pair=r.pair("pairing_ephemeral_key_pair"),

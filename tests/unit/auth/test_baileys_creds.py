@@ -81,7 +81,19 @@ def test_account_reads_base64_strings_and_buffers_alike() -> None:
         (lambda o: o.update(account={"details": "CCo=", "bogus": 1}), "unknown fields"),
         (lambda o: o.update(account="CCo="), "account must be an object"),
         (lambda o: o.update(me={"name": "x"}), "me.id is missing"),
-        (lambda o: o.update(signalIdentities=[{"identifier": {"name": "a"}}]), "deviceId"),
+        (
+            lambda o: o.update(signalIdentities=[{"identifier": {"name": "a"}}]),
+            "field signalIdentities[0].identifier.deviceId is missing",
+        ),
+        (
+            lambda o: o.update(signalIdentities=[{"identifier": {"name": "a", "deviceId": 0}}]),
+            "field signalIdentities[0].identifierKey is missing",
+        ),
+        (
+            lambda o: o.update(signalIdentities=[{"identifier": {}}, "x"]),
+            "field signalIdentities[1] must be an object, not str",
+        ),
+        (lambda o: o.update(signalIdentities={}), "field signalIdentities must be list"),
         (lambda o: o.update(registrationId=1.5), "registrationId must be int"),
         (
             lambda o: o["signedPreKey"].update(signature={"type": "Buffer", "data": "AA=="}),

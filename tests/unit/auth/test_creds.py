@@ -105,6 +105,11 @@ def test_newer_native_version_is_a_schema_error() -> None:
         (lambda o: o.update(registered=1), "registered must be bool"),
         (lambda o: o["noise_key"].update(private="!!not base64!!"), "noise_key.private"),
         (lambda o: o.update(format="other"), "not a wamd creds record"),
+        (lambda o: o.update(signal_identities=[5]), "signal_identities[0] must be an object"),
+        (
+            lambda o: o.update(signal_identities=[{"name": "a", "device_id": 0}]),
+            "field signal_identities[0].identifier_key is missing",
+        ),
     ],
 )
 def test_bad_native_records_name_the_field(mutate: Callable[[Any], None], message: str) -> None:
