@@ -57,10 +57,10 @@ def parse_key_fetch_reply(reply: Node) -> dict[str, PreKeyBundle]:
     if listed is None:
         raise StanzaError("key-fetch reply has no <list>")
     out: dict[str, PreKeyBundle] = {}
-    for user in listed.children("user"):
+    for i, user in enumerate(listed.children("user")):
         jid = user.attrs.get("jid")
         if not jid:
-            raise StanzaError("key-fetch reply has a <user> without a jid")
+            raise StanzaError(f"key-fetch reply: <user> number {i + 1} has no jid")
         error = user.get_child("error")
         if error is not None:
             raise PreKeyFetchError(jid, error.attrs.get("code"), error.attrs.get("text"))

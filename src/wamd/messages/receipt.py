@@ -184,7 +184,8 @@ def parse_retry_receipt(node: Node) -> RetryRequest:
     retry = node.get_child("retry")
     sender = node.attrs.get("from")
     if retry is None or not sender:
-        raise StanzaError("retry receipt without <retry> or from")
+        missing = "<retry> child" if retry is None else "'from' attribute"
+        raise StanzaError(f"retry receipt id={node.attrs.get('id')!r} has no {missing}")
     msg_id = retry.attrs.get("id") or node.attrs.get("id")
     count_text = retry.attrs.get("count", "")
     if not msg_id or not count_text.isdigit():

@@ -150,8 +150,10 @@ async def test_retry_receipt_with_keys_round_trips_through_the_codec() -> None:
         Node("receipt", {**no_keys.attrs, "from": "5:2@lid"}, no_keys.content)
     )
     assert parsed.bundle is None and parsed.registration_id == 7
-    with pytest.raises(StanzaError):
-        parse_retry_receipt(Node("receipt", {"type": "retry", "from": "x@lid"}))
+    with pytest.raises(StanzaError, match="retry receipt id='R9' has no <retry> child"):
+        parse_retry_receipt(Node("receipt", {"type": "retry", "id": "R9", "from": "x@lid"}))
+    with pytest.raises(StanzaError, match="retry receipt id='R9' has no 'from' attribute"):
+        parse_retry_receipt(Node("receipt", {"type": "retry", "id": "R9"}, [Node("retry", {})]))
 
 
 # --- usync -------------------------------------------------------------------------------
@@ -361,6 +363,11 @@ async def test_key_fetch_reply_errors() -> None:
     user.content = [c for c in user.children() if c.tag != "skey"]
     with pytest.raises(StanzaError):
         parse_key_fetch_reply(Node("iq", {"type": "result"}, [Node("list", {}, [user])]))
+    nameless = await _bundle_user(bob, bob.lid)
+    named = await _bundle_user(bob, bob.lid)
+    del nameless.attrs["jid"]
+    with pytest.raises(StanzaError, match="<user> number 2 has no jid"):
+        parse_key_fetch_reply(Node("iq", {"type": "result"}, [Node("list", {}, [named, nameless])]))
     short = await _bundle_user(bob, bob.lid)
     short.children()[2].content = b"\x01" * 31
     with pytest.raises(StanzaError):
