@@ -168,16 +168,15 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                 # JIDs repeat a lot: the common shapes (numeric user packed as NIBBLE_8,
                 # token server) are cached by their wire bytes.
                 elif b == 250:  # JID_PAIR: user, then one server token byte
-                    if data[pos] == 255:
-                        end = pos + 3 + (data[pos + 1] & 0x7F)
-                        span = data[pos - 1 : end]
-                        text = jid_cache.get(span)
-                        if text is None:
-                            text, pos = _read_jid(data, pos, b, end, span)
-                        else:
-                            pos = end
+                    # Cached spans all start fa ff, so a non-nibble user never hits (and
+                    # data[pos + 1] exists in any valid JID_PAIR).
+                    end = pos + 3 + (data[pos + 1] & 0x7F)
+                    span = data[pos - 1 : end]
+                    text = jid_cache.get(span)
+                    if text is None:
+                        text, pos = _read_jid(data, pos, b, end, span)
                     else:
-                        text, pos = read_string(data, pos, b, 0)
+                        pos = end
                 elif b == 247:  # AD_JID: domain type, device, user
                     if data[pos + 2] == 255:
                         end = pos + 4 + (data[pos + 3] & 0x7F)
@@ -206,19 +205,9 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
         else:
             b = data[pos]
             pos += 1
-            if b == 252:  # BINARY_8
-                end = pos + 1 + data[pos]
-                if end > size_all:
-                    raise NodeDecodeError(f"BINARY_8 content at offset {pos - 1} runs past the end")
-                node.content = data[pos + 1 : end]
-                pos = end
-            elif b in {248, 249}:  # LIST_8, LIST_16: descend into the children
-                if b == 248:
-                    count = data[pos]
-                    pos += 1
-                else:
-                    count = (data[pos] << 8) | data[pos + 1]
-                    pos += 2
+            if b == 248:  # LIST_8: descend into the children
+                count = data[pos]
+                pos += 1
                 children: list[Node] = []
                 node.content = children
                 if count:
@@ -230,6 +219,12 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                     kids = children
                     left = count
                     continue
+            elif b == 252:  # BINARY_8
+                end = pos + 1 + data[pos]
+                if end > size_all:
+                    raise NodeDecodeError(f"BINARY_8 content at offset {pos - 1} runs past the end")
+                node.content = data[pos + 1 : end]
+                pos = end
             elif b == 253:  # BINARY_20
                 end = pos + 3 + (((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2])
                 if end > size_all:
@@ -238,6 +233,20 @@ def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
                     )
                 node.content = data[pos + 3 : end]
                 pos = end
+            elif b == 249:  # LIST_16
+                count = (data[pos] << 8) | data[pos + 1]
+                pos += 2
+                children = []
+                node.content = children
+                if count:
+                    if len(stack) >= MAX_DEPTH:
+                        raise NodeDecodeError(
+                            f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
+                        )
+                    stack.append((kids, left))
+                    kids = children
+                    left = count
+                    continue
             elif b == 254:  # BINARY_32
                 node.content, pos = _read_long_binary(data, pos, b)
             elif b == 0:  # LIST_EMPTY: an empty child list
@@ -297,8 +306,9 @@ def _read_long_binary(data: bytes, pos: int, b: int) -> tuple[bytes, int]:
 
 def _read_jid(data: bytes, pos: int, b: int, end: int, span: bytes) -> tuple[str, int]:
     """Decode a JID missing from the cache; cache it if it had the expected shape."""
+    nibble_user = data[pos if b == 250 else pos + 2] == 255
     text, pos = _read_string(data, pos, b, 0)
-    if pos == end:  # the shape was right: the span is exactly this JID's bytes
+    if pos == end and nibble_user:  # the span is exactly this JID's bytes
         if len(_JID_CACHE) >= _JID_CACHE_SIZE:
             _JID_CACHE.clear()
         _JID_CACHE[span] = text
