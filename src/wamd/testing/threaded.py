@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
-from wamd.errors import TimeoutError_
+from wamd.errors import TimeoutError_, UsageError
 from wamd.testing.server import FakeServer
 
 __all__ = ["ServerThread"]
@@ -41,7 +41,7 @@ class ServerThread:
     def server(self) -> FakeServer:
         """The server (only touch its state through :meth:`run` or :meth:`call`)."""
         if self._server is None:
-            raise RuntimeError("ServerThread is not started")
+            raise UsageError("ServerThread is not started: call start() first")
         return self._server
 
     @property
@@ -59,8 +59,9 @@ class ServerThread:
         try:
             self._server = FakeServer(**self._kwargs)
             self._loop.run_until_complete(self._server.start())
-        except BaseException as exc:  # reported to start()
+        except BaseException as exc:  # re-raised by start()
             self._error = exc
+            self._loop.close()
             self._started.set()
             return
         self._started.set()
@@ -69,10 +70,17 @@ class ServerThread:
         self._loop.close()
 
     def start(self) -> ServerThread:
-        """Start the thread and the server; return self once it listens."""
+        """Start the thread and the server; return self once it listens.
+
+        Raises what made the server fail to start (an ``OSError`` for a port in use, for
+        example), or :class:`~wamd.errors.TimeoutError_` if it did not listen within 10 s.
+        """
         self._thread.start()
-        if not self._started.wait(10) or self._error is not None:
-            raise RuntimeError(f"FakeServer did not start: {self._error!r}")
+        if not self._started.wait(10):
+            raise TimeoutError_("FakeServer did not start listening within 10 s")
+        if self._error is not None:
+            self._thread.join(5)  # it is returning: stop() then finds nothing to stop
+            raise self._error
         return self
 
     def run(self, coro: Coroutine[Any, Any, _T], timeout: float = 30.0) -> _T:
