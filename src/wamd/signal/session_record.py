@@ -91,6 +91,9 @@ class SessionRecord:
 
     def states_for_decrypt(self) -> Iterator[SessionState]:
         """The states a ``msg`` is tried against: the open one, then the rest by last use."""
+        if len(self.sessions) == 1:
+            yield from self.sessions.values()
+            return
         open_state = self.open_session()
         if open_state is not None:
             yield open_state

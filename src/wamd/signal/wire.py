@@ -83,16 +83,41 @@ def parse_signal_message(data: bytes) -> ParsedSignalMessage:
     )
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def encode_signal_message_body(
     ratchet_key: bytes, counter: int, previous_counter: int, ciphertext: bytes
 ) -> bytes:
-    """The protobuf part of a ``msg`` (what goes between the version byte and the MAC)."""
-    return SignalMessage(
-        ratchetKey=ratchet_key,
-        counter=counter,
-        previousCounter=previous_counter,
-        ciphertext=ciphertext,
-    ).SerializeToString()
+    """The protobuf part of a ``msg`` (what goes between the version byte and the MAC).
+
+    Written by hand (it is on every message's path) in the canonical field order the
+    generated class and libsignal-node's protobufjs use. A previous counter of -1 (a
+    sending chain that was never used) is sent as 0: libsignal-node would send it as
+    2^32-1, which receivers then refuse as too far ahead.
+    """
+    if not 0 <= counter < 1 << 32:
+        raise InvalidMessageError(f"message counter {counter} does not fit the wire format")
+    return b"".join(
+        (
+            b"\x0a",
+            _varint(len(ratchet_key)),
+            ratchet_key,
+            b"\x10",
+            _varint(counter),
+            b"\x18",
+            _varint(min(max(previous_counter, 0), (1 << 32) - 1)),
+            b"\x22",
+            _varint(len(ciphertext)),
+            ciphertext,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

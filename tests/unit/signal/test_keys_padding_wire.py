@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wamd._proto.signal_pb2 import SignalMessage
 from wamd.crypto import KeyPair, verify
 from wamd.errors import InvalidKeyError, InvalidMessageError, InvalidSignatureError
 from wamd.signal.keys import (
@@ -115,6 +116,27 @@ def test_pad_as_long_as_the_buffer_leaves_nothing() -> None:
 
 
 KEY = b"\x05" + bytes(range(32))
+
+
+@settings(max_examples=100)
+@given(
+    st.binary(min_size=33, max_size=33),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=300),
+)
+def test_hand_written_signal_message_matches_the_generated_class(
+    key: bytes, counter: int, previous: int, ciphertext: bytes
+) -> None:
+    expected = SignalMessage(
+        ratchetKey=key, counter=counter, previousCounter=previous, ciphertext=ciphertext
+    ).SerializeToString()
+    assert encode_signal_message_body(key, counter, previous, ciphertext) == expected
+
+
+def test_unused_sending_chain_counter_goes_out_as_zero() -> None:
+    parsed = parse_signal_message(b"\x33" + encode_signal_message_body(KEY, 0, -1, b"c") + b"m" * 8)
+    assert parsed.previous_counter == 0
 
 
 def test_signal_message_parses_what_it_encodes() -> None:
