@@ -4,7 +4,8 @@ A scan of the source finds every class with an attribute whose name says it may 
 key material (:data:`_SECRET_NAME`); each one needs a builder in :data:`SECRET_CASES`
 (an instance made here with known secret bytes) or a reason in :data:`NOT_SECRET`.
 Each built instance's repr and str are searched for the secrets in hex, base64 and
-Python bytes form (:func:`leak_forms`).
+Python bytes form (:func:`leak_forms`). No log call in the source is handed a value
+whose name says it may be key material (:func:`secrets_passed_to_logs`).
 """
 
 from __future__ import annotations
@@ -545,3 +546,63 @@ def test_secret_scan_notices_a_new_key_holder() -> None:
     assert _SECRET_NAME.search("_write_key")
     assert not _SECRET_NAME.search("key_id")
     assert not _SECRET_NAME.search("public")
+
+
+# --- log calls ---------------------------------------------------------------------------------
+
+_LOG_METHODS = frozenset({"debug", "info", "warning", "error", "exception", "critical", "log"})
+_LOGGERS = re.compile(r"^_?(log|logger|LOG)$")
+_TOO_GENERIC_FOR_LOGS = frozenset({"code", "state", "_state"})  # status codes, enum states
+
+
+def _secret_for_logs(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name)) and name not in _TOO_GENERIC_FOR_LOGS
+
+
+def secrets_passed_to_logs(source: str, where: str) -> list[str]:
+    """Log calls in ``source`` given a value whose name says it may be key material."""
+    bad: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        func = node.func
+        target = func.value
+        owner = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if func.attr not in _LOG_METHODS or not _LOGGERS.match(owner):
+            continue
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            for part in ast.walk(arg):
+                name = part.attr if isinstance(part, ast.Attribute) else getattr(part, "id", "")
+                if isinstance(name, str) and _secret_for_logs(name):
+                    bad.append(f"{where}:{node.lineno}: log call passes {ast.unparse(part)}")
+    return bad
+
+
+def test_no_log_call_is_given_key_material() -> None:
+    bad = [
+        line
+        for path in source_files()
+        for line in secrets_passed_to_logs(path.read_text(encoding="utf-8"), str(path))
+    ]
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "log.info('key %s', pair.private.hex())\n",
+        "_log.warning('creds: %r', self._creds)\n",
+        "self.log.debug('chain %s', state.chain_key)\n",
+        "logger.error('x', extra={'k': root_key})\n",
+    ],
+)
+def test_checker_notices_key_material_in_a_log_call(source: str) -> None:
+    assert secrets_passed_to_logs(source, "f.py") != []
+
+
+def test_checker_lets_plain_log_calls_through() -> None:
+    ok = (
+        "log.info('identity key of %s changed', addr)\nlog.warning('%s', exc)\n"
+        "log.info('closed: %s %s', frame.code, self._state)\n"
+    )
+    assert secrets_passed_to_logs(ok, "f.py") == []
