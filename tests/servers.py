@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,9 +52,15 @@ class ServerUnavailable(Exception):
 
 
 def _die_with_parent(sig: str) -> list[str]:
-    """A command prefix that makes the server get ``sig`` when the test process dies."""
+    """A command prefix that makes the server get ``sig`` when the test process dies.
+
+    The kernel signals when the *thread* that started the server ends, so this is only
+    used from the main thread (a server started from a worker thread relies on atexit).
+    """
     setpriv = shutil.which("setpriv")
-    return [setpriv, f"--pdeathsig={sig}", "--"] if setpriv else []
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, f"--pdeathsig={sig}", "--"]
 
 
 def _free_port() -> int:

@@ -301,7 +301,7 @@ async def test_server_stopping_under_an_open_account_is_a_clear_error(
             await PostgresBackend.open(dsn, "doomed", connect_timeout=5)
     finally:
         await backend.close()
-        await asyncio.to_thread(server.start)
+        server.start()  # from the main thread: see servers._die_with_parent
     again = await PostgresBackend.open(dsn, "doomed")
     assert await again.read("session", ["a"]) == {"a": b"1"}
     await again.close()
