@@ -219,3 +219,52 @@ def test_group_of_three_baileys_everyone_receives(
     admins = {p["id"]: p["admin"] for p in metadata["participants"]}
     assert admins[srv.call(srv.server.accounts[ALICE].lid_jid)] == "superadmin"
     assert srv.call(lambda: list(srv.server.iq_errors)) == []
+
+
+def test_new_companion_is_announced_and_gets_messages_and_own_sent_copies(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+    alice.send_text(pn(BOB), "before")
+    bob.wait_text("before")
+    bob.send_text(pn(ALICE), "cached")  # Bob now holds Alice's device list
+    alice.wait_text("cached")
+
+    phone = srv.call(lambda: srv.server.phone(ALICE))
+    alice2 = baileys(tmp_path / "alice2")
+    assert srv.run(phone.scan(alice2.wait_qr())) == 2
+    alice2.wait_open()
+    bob_conn = srv.call(lambda: srv.server.connection_of(BOB, 1))
+    assert bob_conn is not None
+
+    def announced() -> bool:
+        return any(
+            e.direction == "out"
+            and e.node.tag == "notification"
+            and e.node.attrs.get("type") == "devices"
+            for e in bob_conn.transcript
+        )
+
+    srv.wait_for(announced)
+    mark = srv.call(lambda: len(bob_conn.transcript))
+
+    bob.send_text(pn(ALICE), "to both of you")
+    alice.wait_text("to both of you")
+    alice2.wait_text("to both of you")
+    # Bob learnt device 2 from the notification: no new usync, only its bundle fetched
+    asked = srv.call(lambda: [e.node for e in bob_conn.transcript[mark:] if e.direction == "in"])
+    assert [n for n in asked if n.attrs.get("xmlns") == "usync"] == []
+    fetched = [
+        u.attrs["jid"]
+        for n in asked
+        if n.attrs.get("xmlns") == "encrypt" and n.get_child("key") is not None
+        for u in n.get_child("key").children("user")  # type: ignore[union-attr]
+    ]
+    assert fetched == [f"1000{ALICE}:2@lid"]
+
+    sent = alice.send_text(pn(BOB), "from one")
+    bob.wait_text("from one")
+    copy = alice2.wait_text("from one")  # the DSM to Alice's other device
+    assert copy["key"]["fromMe"] is True and copy["key"]["id"] == sent["id"]
+    assert BOB in copy["key"]["remoteJid"] + str(copy["key"].get("remoteJidAlt"))

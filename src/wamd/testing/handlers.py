@@ -214,5 +214,6 @@ class IqHandlers:
         if target == device.device_id:
             conn.account.devices.pop(target, None)
             self._server.notify()
+            conn.spawn(self._server.messaging.announce_devices(conn.account, "remove", target))
             return result(node)
         return error_reply(node, 403, "forbidden")

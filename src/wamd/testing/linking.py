@@ -224,6 +224,7 @@ class Linker:
             key_index=link.key_index,
         )
         self._server.notify()
+        await self._server.messaging.announce_devices(link.account, "add", link.device_id)
         if self._server.faults.take_drop(Step.PAIR_DEVICE_SIGN):
             await conn.close()
             return

@@ -9,21 +9,25 @@ Receipts go back to the device or account they name, in the same way.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wamd.binary import Jid, Node
 from wamd.binary.jid import GROUP_SERVER
 from wamd.errors import JidError
-from wamd.testing.directory import Address
+from wamd.testing.directory import Address, signed_key_index_list
 
 if TYPE_CHECKING:
     from wamd.testing.connection import FakeConnection
     from wamd.testing.groups import Group
     from wamd.testing.server import FakeServer
+    from wamd.testing.state import Account
 
-__all__ = ["Delivery", "MessageRouter"]
+__all__ = ["Delivery", "MessageRouter", "device_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +85,35 @@ class MessageRouter:
             self.phone_inbox.append(record)
         server.notify()
         return how
+
+    async def announce_devices(self, account: Account, change: str, device_id: int) -> int:
+        """Tell every connected device that ``account`` gained or lost a device (§7.10).
+
+        ``change`` is ``add`` or ``remove``; returns how many devices were told.
+        """
+        server = self._server
+        now = int(time.time())
+        listed_attrs = {"jid": account.pn_jid(device_id), "lid": account.lid_jid(device_id)}
+        device = account.devices.get(device_id)
+        if device is not None:
+            listed_attrs["key-index"] = str(device.key_index)
+        listed = Node("device", listed_attrs)
+        index_list = Node("key-index-list", {"ts": str(now)}, signed_key_index_list(account, now))
+        body = Node(change, {"device_hash": device_hash(account)}, [listed, index_list])
+        told = 0
+        for conn in list(server.online_connections()):
+            if conn.account is account and conn.device_id == device_id:
+                continue
+            attrs = {
+                "from": account.pn_jid(),
+                "lid": account.lid_jid(),
+                "type": "devices",
+                "id": server.next_id(),
+                "t": str(now),
+            }
+            if await conn.send(Node("notification", attrs, [body])):
+                told += 1
+        return told
 
     # -- messages ----------------------------------------------------------------------
 
@@ -243,6 +276,13 @@ class MessageRouter:
             if (target.account.phone_number, device) == author.key:
                 continue
             await self.deliver(target.account.phone_number, device, forwarded)
+
+
+def device_hash(account: Account) -> str:
+    """A hash of the account's device list: ``2:`` + base64 of 6 bytes of SHA-256."""
+    jids = sorted(account.pn_jid(d) for d in [0, *account.devices])
+    digest = hashlib.sha256("".join(jids).encode()).digest()[:6]
+    return "2:" + base64.b64encode(digest).decode().rstrip("=")
 
 
 def _message(attrs: dict[str, str], encs: list[Node], identity: Node | None) -> Node:

@@ -104,6 +104,7 @@ class FakePhone:
         if self.account.devices.pop(device_id, None) is None:
             return False
         self.server.notify()
+        await self.server.messaging.announce_devices(self.account, "remove", device_id)
         conn = self.server.connection_of(self.phone_number, device_id)
         if conn is not None:
             removed = [Node("conflict", {"type": "device_removed"})]

@@ -238,6 +238,10 @@ class FakeServer:
         """The open, logged-in connection of a device, or None."""
         return self._online.get((phone_number, device))
 
+    def online_connections(self) -> list[FakeConnection]:
+        """The open, logged-in connections (one per connected device)."""
+        return list(self._online.values())
+
     def next_id(self) -> str:
         """A fresh id for a server-initiated stanza (never like a client's)."""
         self._ids += 1
