@@ -32,6 +32,14 @@ const out = {}
 		await Promise.all(ids.map((_, i) => update(i)))
 	}
 	out.concurrent_per_s = (bursts * ids.length) / (now() - t0)
+	// sustained: one worker per session, each doing its updates one after another
+	t0 = now()
+	await Promise.all(
+		ids.map(async (_, w) => {
+			for (let r = 0; r < bursts; r++) await update(w)
+		})
+	)
+	out.sustained_per_s = (bursts * ids.length) / (now() - t0)
 }
 
 // Open a large auth state and read all of it (ids known, as the caller knows them).
