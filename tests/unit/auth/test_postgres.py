@@ -180,6 +180,29 @@ async def test_losing_the_lock_connection_is_surfaced(dsn: str, with_pool: bool)
             await pool.close()
 
 
+async def test_a_silent_lock_connection_is_caught_by_the_heartbeat(dsn: str) -> None:
+    backend = await PostgresBackend.open(dsn, "silent", heartbeat=0.3)
+    pid = await _lock_holder_pid(dsn, "silent")
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # the server process stops answering, the socket stays open
+    try:
+        for _ in range(100):
+            if backend.lock_lost:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert backend.lock_lost
+    with pytest.raises(StoreUnavailableError, match="heartbeat"):
+        await backend.read("session", ["a"])
+    await backend.close()
+    for _ in range(100):  # the server ends the abandoned session and frees the lock
+        if await _lock_holder_pid(dsn, "silent") is None:
+            break
+        await asyncio.sleep(0.05)
+    await (await PostgresBackend.open(dsn, "silent")).close()
+
+
 async def test_a_stale_open_is_fenced_off_by_the_generation(dsn: str) -> None:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
     try:
