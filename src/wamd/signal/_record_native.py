@@ -137,14 +137,20 @@ def decode_states(data: bytes) -> list[SessionState]:
         )
     states = []
     for i, s in enumerate(msg.sessions):
+        # Each attribute read copies the bytes out of the parsed message: read each once.
         base_key = s.baseKey
+        root_key = s.rootKey
+        eph_public = s.ephemeralPublic
+        eph_private = s.ephemeralPrivate
+        last_remote = s.lastRemoteEphemeralKey
+        remote_identity = s.remoteIdentityKey
         if not (
             base_key
-            and s.rootKey
-            and s.ephemeralPublic
-            and s.ephemeralPrivate
-            and s.lastRemoteEphemeralKey
-            and s.remoteIdentityKey
+            and root_key
+            and eph_public
+            and eph_private
+            and last_remote
+            and remote_identity
             and s.HasField("closed")
         ):
             raise InvalidRecordError(f"session record: session {i} lacks a key or its state")
@@ -171,17 +177,17 @@ def decode_states(data: bytes) -> list[SessionState]:
         states.append(
             SessionState(
                 s.registrationId,
-                s.ephemeralPublic,
-                s.ephemeralPrivate,
-                s.lastRemoteEphemeralKey,
+                eph_public,
+                eph_private,
+                last_remote,
                 s.previousCounter,
-                s.rootKey,
+                root_key,
                 base_key,
                 s.baseKeyType,
                 s.closed,
                 s.used,
                 s.created,
-                s.remoteIdentityKey,
+                remote_identity,
                 chains,
                 pending,
             )
