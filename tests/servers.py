@@ -222,6 +222,12 @@ class RedisServer:
         """Stop the server."""
         _stop(self._proc, signal.SIGTERM)
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (setpriv execs the server in place)."""
+        assert self._proc is not None
+        return self._proc.pid
+
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would."""
         _stop(self._proc, signal.SIGKILL)

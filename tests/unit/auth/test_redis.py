@@ -171,6 +171,32 @@ async def test_a_lost_lease_fences_off_writes(server: RedisServer, prefix: str, 
     assert await raw.get(f"{prefix}{{fenced}}:lock") == b"someone-else"
 
 
+async def test_a_lease_that_cannot_be_renewed_is_given_up(server: RedisServer, prefix: str) -> None:
+    backend = await _open(server, prefix, "partitioned", lease_ms=1000, timeout=0.3)
+    os.kill(server.pid, signal.SIGSTOP)  # the server stops answering (a partition)
+    try:
+        for _ in range(60):
+            if backend.lock_lost:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert backend.lock_lost
+    with pytest.raises(StoreLockedError, match="could not be renewed"):
+        await backend.write({"session": {"a": b"late"}})
+    await backend.close()
+    again = None
+    for _ in range(40):  # the lease runs out at most 1 s after its last renewal
+        try:
+            again = await _open(server, prefix, "partitioned")
+            break
+        except StoreLockedError:
+            await asyncio.sleep(0.05)
+    assert again is not None
+    assert await again.read("session", ["a"]) == {}
+    await again.close()
+
+
 async def test_a_hundred_accounts_share_one_redis_in_isolation(
     server: RedisServer, prefix: str
 ) -> None:
