@@ -268,3 +268,43 @@ def test_new_companion_is_announced_and_gets_messages_and_own_sent_copies(
     copy = alice2.wait_text("from one")  # the DSM to Alice's other device
     assert copy["key"]["fromMe"] is True and copy["key"]["id"] == sent["id"]
     assert BOB in copy["key"]["remoteJid"] + str(copy["key"].get("remoteJidAlt"))
+
+
+def test_retry_receipt_reaches_the_sender_and_its_resend_decrypts(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+    alice.send_text(pn(BOB), "session")
+    bob.wait_text("session")
+
+    srv.call(lambda: srv.server.messaging.damage_next(BOB, 1))
+    sent = alice.send_text(pn(BOB), "second try works")
+    got = bob.wait_text("second try works", timeout=30)
+    assert got["key"]["id"] == sent["id"]
+
+    def to_alice(kind: str) -> list[Any]:
+        return srv.call(
+            lambda: [
+                d.node
+                for d in srv.server.messaging.deliveries
+                if (d.phone_number, d.device) == (ALICE, 1)
+                and d.node.tag == "receipt"
+                and d.node.attrs.get("type") == kind
+            ]
+        )
+
+    retries = to_alice("retry")
+    assert [r.attrs["id"] for r in retries] == [sent["id"]]
+    assert retries[0].attrs["from"] in {f"{BOB}:1@s.whatsapp.net", f"1000{BOB}:1@lid"}
+    assert retries[0].get_child("retry") is not None  # children forwarded
+    resends = srv.call(
+        lambda: [
+            d.node
+            for d in srv.server.messaging.deliveries
+            if (d.phone_number, d.device) == (BOB, 1) and d.node.attrs.get("id") == sent["id"]
+        ]
+    )
+    assert len(resends) == 2  # the damaged copy, then the resend
+    assert [e.attrs["type"] for e in resends[1].children("enc")] == ["pkmsg", "pkmsg"]
+    alice.wait(status_of(alice, sent["id"], DELIVERY_ACK))

@@ -60,12 +60,23 @@ class MessageRouter:
         self._server = server
         self.deliveries: list[Delivery] = []
         self.phone_inbox: list[Delivery] = []
+        self._damage: set[tuple[str, int]] = set()
+
+    def damage_next(self, phone_number: str, device: int) -> None:
+        """Spoil the ciphertexts of the next message to a device (its MAC fails).
+
+        The receiving client then asks the sender for a retry (fake-server.md §7.7).
+        """
+        self._damage.add((phone_number, device))
 
     # -- delivery ----------------------------------------------------------------------
 
     async def deliver(self, phone_number: str, device_id: int, node: Node) -> str:
         """Send ``node`` to a device now, or queue it; return how (see :class:`Delivery`)."""
         server = self._server
+        if node.tag == "message" and (phone_number, device_id) in self._damage:
+            self._damage.discard((phone_number, device_id))
+            node = _damaged(node)
         account = server.accounts.get(phone_number)
         device = account.devices.get(device_id) if account is not None else None
         if device_id == 0 and account is not None:
@@ -283,6 +294,15 @@ def device_hash(account: Account) -> str:
     jids = sorted(account.pn_jid(d) for d in [0, *account.devices])
     digest = hashlib.sha256("".join(jids).encode()).digest()[:6]
     return "2:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _damaged(node: Node) -> Node:
+    children = []
+    for child in node.children():
+        raw = child.content_bytes() if child.tag == "enc" else None
+        flipped = raw[:-1] + bytes([raw[-1] ^ 0xFF]) if raw else None
+        children.append(child if flipped is None else Node(child.tag, child.attrs, flipped))
+    return Node(node.tag, node.attrs, children)
 
 
 def _message(attrs: dict[str, str], encs: list[Node], identity: Node | None) -> Node:

@@ -154,3 +154,18 @@ async def test_offline_messages_and_receipts_share_one_queue_and_leave_it_on_ack
         assert (await alice.expect("receipt")).attrs["id"] == "M7"
         await alice.close()
         await bob.close()
+
+
+async def test_damage_next_spoils_only_the_next_message_to_that_device() -> None:
+    async with FakeServer() as server:
+        a1, b1 = add_device(server, ALICE, 1), add_device(server, BOB, 1)
+        alice, bob = await online(server, a1), await online(server, b1)
+        server.messaging.damage_next(BOB, 1)
+        for msg_id in ("D1", "D2"):
+            entry = [to(f"{BOB}:1@s.whatsapp.net", enc("msg", b"\x01\x02\x03"))]
+            await alice.send(message(msg_id, f"{BOB}@s.whatsapp.net", entry))
+        first, second = await bob.expect("message"), await bob.expect("message")
+        assert first.children("enc")[0].content == b"\x01\x02\xfc"
+        assert second.children("enc")[0].content == b"\x01\x02\x03"
+        await alice.close()
+        await bob.close()
