@@ -138,23 +138,32 @@ def _from_baileys(category: str, obj: Any, where: str) -> bytes:
         if not isinstance(obj, str):
             raise CorruptStoreError(f"{where}: a lid-mapping must be a JSON string")
         return obj.encode("utf-8", "surrogatepass")
+    if category in _JSON_CATEGORIES:
+        _check_json_value(category, obj, where)
+        return baileys_json.dumps(obj)
+    raise CorruptStoreError(f"{where}: unknown key category {category!r}")
+
+
+_JSON_CATEGORIES = frozenset(
+    {
+        KeyCategory.DEVICE_LIST,
+        KeyCategory.SENDER_KEY_MEMORY,
+        KeyCategory.APP_STATE_SYNC_VERSION,
+        KeyCategory.TC_TOKEN,
+    }
+)
+"""Categories whose native value is the Baileys JSON itself (checked both ways)."""
+
+
+def _check_json_value(category: str, obj: Any, where: str) -> None:
     if category == KeyCategory.DEVICE_LIST:
         if not isinstance(obj, list) or not all(isinstance(d, str) for d in obj):
             raise CorruptStoreError(f"{where}: a device-list must be a JSON array of strings")
-        return baileys_json.dumps(obj)
-    if category == KeyCategory.SENDER_KEY_MEMORY:
-        if not isinstance(obj, dict):
-            raise CorruptStoreError(f"{where}: a sender-key-memory must be a JSON object")
-        return baileys_json.dumps(obj)
-    if category == KeyCategory.APP_STATE_SYNC_VERSION:
+    elif category == KeyCategory.APP_STATE_SYNC_VERSION:
         if not isinstance(obj, dict) or not isinstance(obj.get("hash"), bytes):
             raise CorruptStoreError(f"{where}: an app-state-sync-version needs a Buffer hash")
-        return baileys_json.dumps(obj)
-    if category == KeyCategory.TC_TOKEN:
-        if not isinstance(obj, dict):
-            raise CorruptStoreError(f"{where}: a tctoken must be a JSON object")
-        return baileys_json.dumps(obj)
-    raise CorruptStoreError(f"{where}: unknown key category {category!r}")
+    elif not isinstance(obj, dict):
+        raise CorruptStoreError(f"{where}: a {category} must be a JSON object")
 
 
 def value_to_baileys(category: str, value: bytes, where: str) -> Any:
@@ -190,13 +199,10 @@ def _to_baileys(category: str, value: bytes, where: str) -> Any:
             return value.decode("utf-8")
         except UnicodeDecodeError:
             raise CorruptStoreError(f"{where}: a lid-mapping must be UTF-8") from None
-    if category in (
-        KeyCategory.DEVICE_LIST,
-        KeyCategory.SENDER_KEY_MEMORY,
-        KeyCategory.APP_STATE_SYNC_VERSION,
-        KeyCategory.TC_TOKEN,
-    ):
-        return baileys_json.loads(value, where)
+    if category in _JSON_CATEGORIES:
+        obj = baileys_json.loads(value, where)
+        _check_json_value(category, obj, where)
+        return obj
     raise CorruptStoreError(f"{where}: unknown key category {category!r}")
 
 

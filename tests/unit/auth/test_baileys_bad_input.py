@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tests.conftest import SHARED_FIXTURES
 from wamd.auth import baileys_json
 from wamd.auth.baileys_creds import creds_from_bytes, creds_from_json
-from wamd.auth.baileys_keys import id_from_file_name, value_from_baileys
+from wamd.auth.baileys_keys import id_from_file_name, value_from_baileys, value_to_baileys
 from wamd.errors import CorruptStoreError
 
 SAMPLE = SHARED_FIXTURES / "baileys-auth-sample"
@@ -131,3 +131,40 @@ def test_any_json_value_as_creds_loads_or_is_corrupt(value: Any) -> None:
         creds_from_json(value, "creds.json")
     except CorruptStoreError as exc:
         assert "creds.json" in str(exc)
+
+
+_json_categories = st.sampled_from(
+    ["sender-key-memory", "app-state-sync-version", "device-list", "tctoken"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_categories, _json)
+def test_native_json_values_convert_only_to_what_baileys_reads_back(
+    category: str, value: Any
+) -> None:
+    # A damaged native value must not become a Baileys file that Baileys (and we) misread.
+    name = f"db:{category}/x"
+    try:
+        out = value_to_baileys(category, baileys_json.dumps(value), name)
+    except CorruptStoreError as exc:
+        assert name in str(exc)
+    else:
+        assert value_from_baileys(category, out, name) == baileys_json.dumps(out)
+
+
+@pytest.mark.parametrize(
+    ("category", "native", "problem"),
+    [
+        ("device-list", b'{"0":"1"}', "must be a JSON array of strings"),
+        ("device-list", b'["0",1]', "must be a JSON array of strings"),
+        ("app-state-sync-version", b'{"hash":"AAAA"}', "needs a Buffer hash"),
+        ("tctoken", b'"token"', "a tctoken must be a JSON object"),
+        ("sender-key-memory", b"[]", "a sender-key-memory must be a JSON object"),
+    ],
+)
+def test_misshapen_native_json_values_are_corrupt(
+    category: str, native: bytes, problem: str
+) -> None:
+    with pytest.raises(CorruptStoreError, match=f"^db:x: .*{problem}"):
+        value_to_baileys(category, native, "db:x")
