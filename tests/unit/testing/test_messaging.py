@@ -169,3 +169,34 @@ async def test_damage_next_spoils_only_the_next_message_to_that_device() -> None
         assert second.children("enc")[0].content == b"\x01\x02\x03"
         await alice.close()
         await bob.close()
+
+
+async def test_linked_and_unlinked_devices_are_announced_to_connected_devices() -> None:
+    async with FakeServer() as server:
+        a1, b1 = add_device(server, ALICE, 1), add_device(server, BOB, 1)
+        alice, bob = await online(server, a1), await online(server, b1)
+        add_device(server, BOB, 2)
+        told = await server.messaging.announce_devices(server.accounts[BOB], "add", 2)
+        assert told == 2  # Alice's device and Bob's own device 1
+        for client in (alice, bob):
+            note = await client.expect("notification")
+            assert note.attrs["type"] == "devices"
+            assert note.attrs["from"] == f"{BOB}@s.whatsapp.net"
+            assert note.attrs["lid"] == f"{B_LID}@lid"
+            add = note.get_child("add")
+            assert add is not None and add.attrs["device_hash"].startswith("2:")
+            device = add.get_child("device")
+            assert device is not None and device.attrs == {
+                "jid": f"{BOB}:2@s.whatsapp.net",
+                "lid": f"{B_LID}:2@lid",
+                "key-index": "2",
+            }
+            assert add.get_child("key-index-list") is not None
+
+        assert await server.phone(BOB).unlink(2)
+        note = await alice.expect("notification")
+        remove = note.get_child("remove")
+        assert remove is not None
+        assert remove.children("device")[0].attrs["jid"] == f"{BOB}:2@s.whatsapp.net"
+        await alice.close()
+        await bob.close()
