@@ -18,7 +18,9 @@ certificate chain) and leaves the object failed; a connection starts a new one.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from wamd._proto import decode_proto
 from wamd._proto.handshake_pb2 import HandshakeMessage
@@ -32,6 +34,7 @@ from wamd.noise.transport import TransportCipher
 __all__ = ["ClientFinished", "NoiseInitiator", "NoiseResponder", "ServerFinished"]
 
 _KEY_SIZE = 32
+_T = TypeVar("_T")
 
 
 class _Step(enum.Enum):
@@ -121,15 +124,13 @@ class NoiseInitiator:
         present a real chain.
         """
         _expect(self._step, _Step.HELLO_SENT, "process_server_hello")
-        try:
-            result = self._server_hello(
+        return _run_step(
+            self,
+            _Step.DONE,
+            lambda: self._server_hello(
                 frame, static_key, payload, now=now, root_key=root_key, verify_chain=verify_chain
-            )
-        except BaseException:
-            self._step = _Step.FAILED
-            raise
-        self._step = _Step.DONE
-        return result
+            ),
+        )
 
     def _server_hello(
         self,
@@ -208,24 +209,12 @@ class NoiseResponder:
     def process_client_hello(self, frame: bytes) -> bytes:
         """Read the ClientHello frame; return the framed ServerHello to send."""
         _expect(self._step, _Step.START, "process_client_hello")
-        try:
-            out = self._client_hello(frame)
-        except BaseException:
-            self._step = _Step.FAILED
-            raise
-        self._step = _Step.HELLO_ANSWERED
-        return out
+        return _run_step(self, _Step.HELLO_ANSWERED, lambda: self._client_hello(frame))
 
     def process_client_finish(self, frame: bytes) -> ServerFinished:
         """Read the ClientFinish frame; return the client's static key and payload."""
         _expect(self._step, _Step.HELLO_ANSWERED, "process_client_finish")
-        try:
-            out = self._client_finish(frame)
-        except BaseException:
-            self._step = _Step.FAILED
-            raise
-        self._step = _Step.DONE
-        return out
+        return _run_step(self, _Step.DONE, lambda: self._client_finish(frame))
 
     def _client_hello(self, frame: bytes) -> bytes:
         msg = _decode(frame, "ClientHello frame")
@@ -278,6 +267,17 @@ class NoiseResponder:
 def _expect(step: _Step, wanted: _Step, call: str) -> None:
     if step is not wanted:
         raise HandshakeError(f"{call}() called in handshake step '{step.value}'")
+
+
+def _run_step(owner: NoiseInitiator | NoiseResponder, then: _Step, step: Callable[[], _T]) -> _T:
+    """Run one handshake step: ``owner`` moves to ``then``, or to FAILED if ``step`` raises."""
+    try:
+        out = step()
+    except BaseException:
+        owner._step = _Step.FAILED
+        raise
+    owner._step = then
+    return out
 
 
 def _decode(frame: bytes, what: str) -> HandshakeMessage:

@@ -302,6 +302,9 @@ def test_a_tampered_client_finish_fails_the_handshake(part: str) -> None:
     setattr(msg.clientFinish, part, bytes(value))
     with pytest.raises(HandshakeError, match=f"ClientFinish.{part} .* failed to decrypt"):
         responder.process_client_finish(msg.SerializeToString())
+    # The responder is spent: even the untampered ClientFinish is refused now.
+    with pytest.raises(HandshakeError, match="step 'failed'"):
+        responder.process_client_finish(done.message[3:])
 
 
 def test_the_server_refuses_a_client_finish_with_parts_missing() -> None:
