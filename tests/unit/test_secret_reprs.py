@@ -15,7 +15,7 @@ import asyncio
 import base64
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,40 +34,61 @@ _SECRET_NAME = re.compile(
 )
 """Attribute names that may hold key material (or objects that do)."""
 
+_SECRET_TYPES = re.compile(
+    r"\b(KeyPair|EphemeralKey|PreKey|SignedPreKey|LocalIdentity|AuthCreds|AuthState|AuthHandle"
+    r"|SessionState|SessionRecord|Chain|SenderKeyState|SenderKeyRecord"
+    r"|SenderKeyDistributionMessage|TransportCipher|SymmetricState|SignalRepository"
+    r"|NoiseInitiator|NoiseResponder|X25519PrivateKey)\b"
+)
+"""Types (in annotations) whose values hold key material."""
+
+
+def _attributes(cls: ast.ClassDef) -> Iterator[tuple[str, str]]:
+    """``(name, annotation)`` of a class's fields and of the ``self.x`` its __init__ sets.
+
+    The annotation of ``self.x = param`` is the parameter's; ``""`` when there is none.
+    """
+    for stmt in cls.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            yield stmt.target.id, ast.unparse(stmt.annotation)
+        if not (isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__"):
+            continue
+        args = [*stmt.args.args, *stmt.args.kwonlyargs]
+        params = {a.arg: ast.unparse(a.annotation) for a in args if a.annotation is not None}
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Assign):
+                targets, annotation = node.targets, ""
+            elif isinstance(node, ast.AnnAssign):
+                targets, annotation = [node.target], ast.unparse(node.annotation)
+            else:
+                continue
+            value = ast.unparse(node.value) if node.value is not None else ""
+            for t in targets:
+                if (
+                    isinstance(t, ast.Attribute)
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id == "self"
+                ):
+                    yield t.attr, annotation or params.get(value, "")
+
 
 def secret_bearing_classes() -> dict[str, list[str]]:
-    """Classes of wamd with an attribute whose name matches :data:`_SECRET_NAME`.
+    """Classes of wamd with an attribute that may hold key material.
 
-    Looks at class-level annotations (dataclass fields) and at ``self.x = ...`` in
-    ``__init__``; maps ``module.Class`` to the matching names.
+    An attribute counts if its name matches :data:`_SECRET_NAME` or its annotation names
+    a type of :data:`_SECRET_TYPES`; maps ``module.Class`` to those attribute names.
     """
     found: dict[str, list[str]] = {}
     for path in source_files():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-            names = [
-                s.target.id
-                for s in cls.body
-                if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
-            ]
-            for init in cls.body:
-                if isinstance(init, ast.FunctionDef) and init.name == "__init__":
-                    for node in ast.walk(init):
-                        targets = (
-                            node.targets
-                            if isinstance(node, ast.Assign)
-                            else [node.target]
-                            if isinstance(node, ast.AnnAssign)
-                            else []
-                        )
-                        names += [
-                            t.attr
-                            for t in targets
-                            if isinstance(t, ast.Attribute)
-                            and isinstance(t.value, ast.Name)
-                            and t.value.id == "self"
-                        ]
-            matching = sorted({n for n in names if _SECRET_NAME.search(n)})
+            matching = sorted(
+                {
+                    name
+                    for name, annotation in _attributes(cls)
+                    if _SECRET_NAME.search(name) or _SECRET_TYPES.search(annotation)
+                }
+            )
             if matching:
                 found[f"{module_name(path)}.{cls.name}"] = matching
     return found
@@ -333,15 +354,11 @@ def _memory_backend_case() -> tuple[object, list[bytes]]:
 
 @case("wamd.messages.receive.MessageReceiver")
 def _receiver_case() -> tuple[object, list[bytes]]:
-    from wamd.auth.backends.memory import MemoryBackend
-    from wamd.auth.keystore import KeyStore
     from wamd.messages.receive import MessageReceiver
-    from wamd.signal.repository import SignalRepository
 
-    local, local_secrets = _local_identity_case()
+    repo, repo_secrets = _repository(235)
     creds, secrets = _creds(240)
-    repo = SignalRepository(KeyStore(MemoryBackend()), local, now_ms=lambda: 0)  # type: ignore[arg-type]
-    return MessageReceiver(repo, creds), [*local_secrets, *secrets]
+    return MessageReceiver(repo, creds), [*repo_secrets, *secrets]
 
 
 @case("wamd.events.QRCode")
@@ -435,6 +452,81 @@ def _responder_case() -> tuple[object, list[bytes]]:
     return responder, [static_private, ephemeral_private]
 
 
+@case("wamd.noise.certificate.IssuedChain")
+def _issued_chain_case() -> tuple[object, list[bytes]]:
+    from wamd.noise.certificate import make_cert_chain
+
+    root, root_private = _key_pair(250)
+    intermediate, intermediate_private = _key_pair(251)
+    issued = make_cert_chain(root, bytes(range(32)), 1000, intermediate=intermediate)
+    return issued, [root_private, intermediate_private]
+
+
+def _handshake(tag: int) -> tuple[Any, Any, list[bytes]]:
+    from wamd.noise import FrameReader, NoiseInitiator, NoiseResponder, make_cert_chain
+
+    root, _ = _key_pair(tag)
+    static, static_private = _key_pair(tag + 1)
+    noise, noise_private = _key_pair(tag + 2)
+    responder = NoiseResponder(static, make_cert_chain(root, static.public, 1000).chain)
+    initiator = NoiseInitiator()
+    (hello,) = FrameReader(expect_intro=True).feed(initiator.client_hello())
+    (server_hello,) = FrameReader().feed(responder.process_client_hello(hello))
+    client = initiator.process_server_hello(
+        server_hello, noise, b"payload", now=1000, root_key=root.public
+    )
+    (finish,) = FrameReader().feed(client.message)
+    server = responder.process_client_finish(finish)
+    keys = [client.transport._write_key, client.transport._read_key]
+    assert keys == [server.transport._read_key, server.transport._write_key]
+    return client, server, [static_private, noise_private, *keys]
+
+
+@case("wamd.noise.handshake.ClientFinished")
+def _client_finished_case() -> tuple[object, list[bytes]]:
+    client, _, secrets = _handshake(260)
+    return client, secrets
+
+
+@case("wamd.noise.handshake.ServerFinished")
+def _server_finished_case() -> tuple[object, list[bytes]]:
+    _, server, secrets = _handshake(270)
+    return server, secrets
+
+
+def _repository(tag: int) -> tuple[Any, list[bytes]]:
+    from wamd.auth.backends.memory import MemoryBackend
+    from wamd.auth.keystore import KeyStore
+    from wamd.signal.keys import SignedPreKey
+    from wamd.signal.repository import LocalIdentity, SignalRepository
+
+    identity, identity_private = _key_pair(tag)
+    spk, spk_private = _key_pair(tag + 1)
+    local = LocalIdentity(identity, 1234, SignedPreKey(1, spk, bytes(64)))
+    store = KeyStore(MemoryBackend())
+    return SignalRepository(store, local, now_ms=lambda: 0), [identity_private, spk_private]
+
+
+@case("wamd.signal.repository.SignalRepository")
+def _repository_case() -> tuple[object, list[bytes]]:
+    return _repository(280)
+
+
+@case("wamd.messages.sender.MessageSender")
+def _sender_case() -> tuple[object, list[bytes]]:
+    from wamd.binary import Node
+    from wamd.messages.send import Me
+    from wamd.messages.sender import MessageSender
+
+    repo, secrets = _repository(290)
+
+    async def query(node: Node) -> Node:
+        return node
+
+    me = Me("15550001111:2@s.whatsapp.net")
+    return MessageSender(repo, me, query, now_s=lambda: 0), secrets
+
+
 @case("wamd.testing.state.Account")
 def _account_case() -> tuple[object, list[bytes]]:
     from wamd.testing.state import Account
@@ -481,6 +573,8 @@ NOT_SECRET: dict[str, str] = {
     "wamd.testing.connection.FakeConnection": "built only around a live websocket; repr shows "
     "ids only",
     "wamd.testing.records.IqError": "code is an error code",
+    "wamd.testing.state.Device": "its SignedPreKey is the fake server's record: public key "
+    "and signature only",
 }
 """Classes whose matching attribute names hold no secret, and why."""
 
@@ -538,6 +632,21 @@ def test_checker_notices_a_leaking_repr() -> None:
     assert leaks(LeakyBase64(base64.b64encode(secret).decode()), [secret]) != []
     assert leaks(Truncated(secret.hex()[:20] + "..."), [secret]) != []
     assert leaks(Leaky(bytes(32)), [secret]) == []
+
+
+def test_secret_scan_sees_attributes_by_annotation() -> None:
+    source = (
+        "class Holder:\n"
+        "    plain: int\n"
+        "    pair: KeyPair | None\n"
+        "    def __init__(self, local: LocalIdentity, n: int) -> None:\n"
+        "        self._who = local\n"
+        "        self._n = n\n"
+    )
+    cls = ast.parse(source).body[0]
+    assert isinstance(cls, ast.ClassDef)
+    typed = [name for name, ann in _attributes(cls) if _SECRET_TYPES.search(ann)]
+    assert typed == ["pair", "_who"]
 
 
 def test_secret_scan_notices_a_new_key_holder() -> None:
