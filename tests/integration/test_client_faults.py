@@ -10,7 +10,7 @@ import pytest
 
 import wamd
 from tests.integration.client_helpers import Recorder, link_by_qr, scanner, server_kwargs
-from wamd.errors import CertificateError
+from wamd.errors import CertificateError, ConnectionClosedError
 from wamd.testing import ChainDefect, FakeServer, Step
 
 PHONE = "15550001111"
@@ -299,3 +299,26 @@ async def test_failing_handler_never_kills_the_connection(server: FakeServer) ->
         conn.on(wamd.CredsUpdate, broken_async)
         await conn.wait_connected(15)
         assert conn.is_connected
+
+
+@pytest.mark.parametrize("step", [Step.CLIENT_HELLO, Step.SERVER_HELLO])
+async def test_first_handshake_failure_is_raised_by_connect(server: FakeServer, step: Step) -> None:
+    server.faults.drop_after(step)
+    auth = await wamd.memory_auth_state()
+    with pytest.raises(ConnectionClosedError) as info:
+        await wamd.connect(auth, **server_kwargs(server, connect_timeout=5))
+    assert info.value.status_code == 428
+    # Nothing was left running, and the next attempt works.
+    recorder = Recorder()
+    async with wamd.connect(auth, **server_kwargs(server)) as conn:
+        conn.on(wamd.Event, recorder)
+        await server.wait_for(lambda: bool(server.linking.refs), 5)
+    assert auth.state.creds.me is None
+
+
+async def test_unreachable_server_is_raised_by_connect() -> None:
+    auth = await wamd.memory_auth_state()
+    with pytest.raises(wamd.WamdError, match="could not connect"):
+        await wamd.connect(
+            auth, url="ws://127.0.0.1:9/ws/chat", server_root_key=bytes(32), connect_timeout=2
+        )

@@ -420,16 +420,19 @@ class Connection:
             self.log.warning("bad frame from the server: %s", exc)
             self.end_socket(500, f"bad frame: {exc}")
         finally:
+            # The socket is gone: requests in flight fail now, then the nodes already
+            # received are still handled (a stream error among them says why it ended).
+            self._sock = None
+            self._fail_waiters()
+            self.linking.cancel()
             queue.put_nowait(None)
             keepalive.cancel()
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(dispatcher), 5)
             dispatcher.cancel()
             await asyncio.gather(dispatcher, keepalive, return_exceptions=True)
-            self._sock = None
             await sock.close()
             self.linking.cancel()
-            self._fail_waiters()
         if self._end is None:
             self._end = _SocketEnd(428, "the connection was closed")
         return self._end
