@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import subprocess
@@ -155,6 +156,31 @@ async def test_committed_journal_is_finished_on_open(tmp_path: Path) -> None:
     assert await backend.read("lid-mapping", ["5"]) == {"5": b"five"}
     await backend.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".wamd.lock", "lid-mapping-5.json"]
+
+
+@pytest.mark.parametrize(
+    ("renames", "deletes"),
+    [
+        ([[f"{TEMP_PREFIX}aa-x.json", "../outside.json"]], []),
+        ([[f"{TEMP_PREFIX}aa-x.json", ".wamd.lock"]], []),
+        ([["../../victim", "pre-key-1.json"]], []),
+        ([["pre-key-2.json", "pre-key-1.json"]], []),
+        ([], ["../outside.json"]),
+        ([], [".."]),
+        ([], ["sub/pre-key-1.json"]),
+    ],
+)
+async def test_a_journal_naming_files_outside_the_folder_is_refused(
+    tmp_path: Path, renames: list[list[str]], deletes: list[str]
+) -> None:
+    folder = tmp_path / "auth"
+    folder.mkdir(mode=0o700)
+    (tmp_path / "outside.json").write_text("keep")
+    (folder / JOURNAL_FILE).write_text(json.dumps({"renames": renames, "deletes": deletes}))
+    with pytest.raises(CorruptStoreError, match="bad file name in write journal"):
+        await BaileysFolderBackend.open(folder)
+    assert (tmp_path / "outside.json").read_text() == "keep"
+    assert (folder / JOURNAL_FILE).exists()  # left for a person to look at
 
 
 async def test_read_only_open_refuses_an_unfinished_journal(tmp_path: Path) -> None:

@@ -430,9 +430,13 @@ def _recover(folder: Path) -> None:
             deletes = [str(n) for n in record["deletes"]]
         except (ValueError, KeyError, TypeError) as exc:
             raise CorruptStoreError(f"{journal}: damaged write journal ({exc})") from None
-        for _, name in renames:
-            if "/" in name or name.startswith("."):
-                raise CorruptStoreError(f"{journal}: bad file name in write journal")
+        # Every name must stay inside the folder: a temporary file we wrote, renamed to
+        # (or a deleted) plain file name.
+        bad = [t for t, _ in renames if not _is_plain(t) or not t.startswith(TEMP_PREFIX)]
+        bad += [n for _, n in renames if not _is_plain(n) or n.startswith(".")]
+        bad += [n for n in deletes if not _is_plain(n) or n.startswith(".")]
+        if bad:
+            raise CorruptStoreError(f"{journal}: bad file name in write journal: {bad[0]!r}")
         _log.warning("%s: finishing a batch of writes interrupted by a crash", folder)
         _replay(folder, renames, deletes)
         _fsync_dir(folder)
@@ -441,6 +445,10 @@ def _recover(folder: Path) -> None:
     for entry in os.scandir(folder):
         if entry.name.startswith(TEMP_PREFIX):
             _unlink(Path(entry.path))
+
+
+def _is_plain(name: str) -> bool:
+    return bool(name) and "/" not in name and "\0" not in name and name not in (".", "..")
 
 
 def _scan(folder: Path) -> FolderInventory:
