@@ -117,6 +117,23 @@ class BaileysClient:
         meta: dict[str, Any] = self.oracle.call("bc_group_metadata", id=self.id, jid=jid)
         return meta
 
+    def group_participants(
+        self, jid: str, participants: list[str], action: str
+    ) -> list[dict[str, Any]]:
+        """Baileys' groupParticipantsUpdate: ``[{status, jid}]`` per participant."""
+        result: list[dict[str, Any]] = self.oracle.call(
+            "bc_group_participants", id=self.id, jid=jid, participants=participants, action=action
+        )
+        return result
+
+    def group_subject(self, jid: str, subject: str) -> None:
+        """Baileys' groupUpdateSubject."""
+        self.oracle.call("bc_group_subject", id=self.id, jid=jid, subject=subject)
+
+    def group_leave(self, jid: str) -> None:
+        """Baileys' groupLeave."""
+        self.oracle.call("bc_group_leave", id=self.id, jid=jid)
+
     def wait_text(self, text: str, timeout: float = 15.0) -> Event:
         """The messages.upsert event carrying ``text``."""
         return self.wait(lambda e: e["type"] == "message" and e.get("text") == text, timeout)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Oracle
+from tests.conftest import Oracle, OracleError
 from tests.interop.fake_server_driver import BaileysClient, Event
 from wamd.testing import FakeServer, ServerThread
 
@@ -308,3 +308,47 @@ def test_retry_receipt_reaches_the_sender_and_its_resend_decrypts(
     assert len(resends) == 2  # the damaged copy, then the resend
     assert [e.attrs["type"] for e in resends[1].children("enc")] == ["pkmsg", "pkmsg"]
     alice.wait(status_of(alice, sent["id"], DELIVERY_ACK))
+
+
+def test_group_membership_changes_reach_baileys_and_steer_the_fan_out(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    names = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol"}
+    clients = {n: paired(srv, baileys, tmp_path / n, n, name) for n, name in names.items()}
+    alice, bob, carol = clients[ALICE], clients[BOB], clients[CAROL]
+    group_jid = alice.group_create("Club", [pn(BOB)])["id"]
+    alice.send_text(group_jid, "just us")
+    bob.wait_text("just us")
+
+    added = alice.group_participants(group_jid, [pn(CAROL)], "add")
+    assert [a["status"] for a in added] == ["200"]
+    carol.wait(lambda e: e["type"] == "group-participants" and e["action"] == "add")
+    alice.send_text(group_jid, "welcome carol")  # Carol's devices get the SKDM now
+    carol.wait_text("welcome carol")
+    bob.wait_text("welcome carol")
+    with pytest.raises(OracleError, match="forbidden"):  # Bob is not an admin
+        bob.group_participants(group_jid, [pn(CAROL)], "remove")
+
+    bob.group_subject(group_jid, "Renamed")
+    for client in (alice, carol):
+        client.wait(lambda e: e["type"] == "group-update" and e.get("subject") == "Renamed")
+
+    removed = alice.group_participants(group_jid, [pn(BOB)], "remove")
+    assert [r["status"] for r in removed] == ["200"]
+    bob.wait(lambda e: e["type"] == "group-participants" and e["action"] == "remove")
+    last = alice.send_text(group_jid, "bob is gone")
+    carol.wait_text("bob is gone")
+    to_bob = srv.call(
+        lambda: [
+            d
+            for d in srv.server.messaging.deliveries
+            if d.phone_number == BOB and d.node.attrs.get("id") == last["id"]
+        ]
+    )
+    assert to_bob == []
+
+    carol.group_leave(group_jid)
+    alice.wait(lambda e: e["type"] == "group-participants" and e["action"] in ("remove", "leave"))
+    meta = alice.group_metadata(group_jid)
+    assert meta["subject"] == "Renamed"
+    assert [p["id"] for p in meta["participants"]] == [f"1000{ALICE}@lid"]

@@ -1,9 +1,11 @@
-"""Groups on the fake server: create, metadata, participating (fake-server.md §7.8).
+"""Groups on the fake server: create, metadata, membership, subject (fake-server.md §7.8).
 
 A group has an id (``1203630…``), a subject, a creator and members with roles; it is
 LID-addressed. Creating one answers with the group node and tells every device of every
-member, except the creating device, with a ``w:gp2`` create notification. Messages to
-a group are fanned out by :class:`~wamd.testing.messaging.MessageRouter`.
+member, except the creating device, with a ``w:gp2`` create notification; adding,
+removing, promoting or demoting members (admins only), leaving and changing the subject
+are told the same way. Messages to a group are fanned out by
+:class:`~wamd.testing.messaging.MessageRouter`.
 """
 
 from __future__ import annotations
@@ -109,13 +111,20 @@ class GroupRegistry:
             mine = [g for g in self.groups.values() if account.phone_number in g.members]
             groups = Node("groups", {}, [g.node(self._server) for g in mine])
             return _reply(request, f"@{GROUP_SERVER}", [groups])
+        leave = request.get_child("leave")
+        if leave is not None and request.attrs.get("type") == "set":
+            return self._leave(conn, account, request, leave)
+        if not to.endswith(f"@{GROUP_SERVER}") or to == f"@{GROUP_SERVER}":
+            return None if request.get_child("query") is None else _not_found(request)
+        group = self.groups.get(to.partition("@")[0])
+        if group is None:
+            return _not_found(request)
+        if account.phone_number not in group.members:
+            return error_reply(request, 403, "forbidden")
         if request.get_child("query") is not None:
-            group = self.groups.get(to.partition("@")[0])
-            if group is None:
-                return error_reply(request, 404, "item-not-found")
-            if account.phone_number not in group.members:
-                return error_reply(request, 403, "forbidden")
             return _reply(request, group.jid, [group.node(self._server)])
+        if request.attrs.get("type") == "set":
+            return self._change(conn, account, request, group)
         return None
 
     def _create(self, conn: FakeConnection, creator: Account, request: Node, create: Node) -> Node:
@@ -126,33 +135,124 @@ class GroupRegistry:
             if address is not None:
                 members.append(address.account)
         group = self.create(creator, create.attrs.get("subject", ""), members)
-        conn.spawn(self._announce(group, (creator.phone_number, conn.device_id or 0)))
-        return _reply(request, f"@{GROUP_SERVER}", [group.node(self._server)])
+        node = group.node(self._server)
+        change = Node("create", {"reason": "create", "method": "create"}, [node])
+        acting = (creator.phone_number, conn.device_id or 0)
+        conn.spawn(self._tell(group, creator, acting, change))
+        return _reply(request, f"@{GROUP_SERVER}", [node])
 
-    async def _announce(self, group: Group, creating: tuple[str, int]) -> None:
+    async def _tell(
+        self,
+        group: Group,
+        actor: Account,
+        acting_device: tuple[str, int],
+        change: Node,
+        also: list[Account] | None = None,
+    ) -> None:
+        """Send a ``w:gp2`` notification of ``change`` to every device of every member
+        (and of ``also``: members just removed), except the acting device."""
         server = self._server
-        creator = server.accounts[group.creator]
-        for member in group.member_accounts(server):
+        accounts = group.member_accounts(server)
+        accounts += [a for a in also or [] if a not in accounts]
+        for member in accounts:
             for device_id in sorted(member.devices):
-                if (member.phone_number, device_id) == creating:
+                if (member.phone_number, device_id) == acting_device:
                     continue
                 attrs = {
                     "from": group.jid,
                     "type": "w:gp2",
                     "id": server.next_id(),
-                    "t": str(group.creation),
-                    "participant": creator.lid_jid(),
-                    "participant_pn": creator.pn_jid(),
+                    "t": str(int(time.time())),
+                    "participant": actor.lid_jid(),
+                    "participant_pn": actor.pn_jid(),
                     "addressing_mode": group.addressing_mode,
                 }
-                if creator.push_name:
-                    attrs["notify"] = creator.push_name
-                create = Node(
-                    "create", {"reason": "create", "method": "create"}, [group.node(server)]
-                )
-                await server.messaging.deliver(
-                    member.phone_number, device_id, Node("notification", attrs, [create])
-                )
+                if actor.push_name:
+                    attrs["notify"] = actor.push_name
+                note = Node("notification", attrs, [change])
+                await server.messaging.deliver(member.phone_number, device_id, note)
+
+    # -- changes -----------------------------------------------------------------------
+
+    def _change(
+        self, conn: FakeConnection, actor: Account, request: Node, group: Group
+    ) -> Node | None:
+        acting = (actor.phone_number, conn.device_id or 0)
+        subject = request.get_child("subject")
+        if subject is not None:
+            group.subject = (subject.content_bytes() or b"").decode("utf-8", "replace")
+            now = str(int(time.time()))
+            attrs = {"subject": group.subject, "s_t": now, "s_o": actor.lid_jid()}
+            attrs["s_o_pn"] = actor.pn_jid()
+            conn.spawn(self._tell(group, actor, acting, Node("subject", attrs)))
+            self._server.notify()
+            return _reply(request, group.jid, [])
+        for action in _MEMBER_ACTIONS:
+            node = request.get_child(action)
+            if node is None:
+                continue
+            if group.members.get(actor.phone_number) not in ("admin", "superadmin"):
+                return error_reply(request, 403, "forbidden")
+            answered, changed = self._apply(group, action, node)
+            if changed:
+                change = Node(action, {}, [_participant(a) for a in changed])
+                removed = changed if action == "remove" else []
+                conn.spawn(self._tell(group, actor, acting, change, removed))
+            self._server.notify()
+            return _reply(request, group.jid, [Node(action, {}, answered)])
+        return None
+
+    def _apply(self, group: Group, action: str, node: Node) -> tuple[list[Node], list[Account]]:
+        answered: list[Node] = []
+        changed: list[Account] = []
+        for participant in node.children("participant"):
+            jid = participant.attrs.get("jid", "")
+            address = self._server.directory.resolve(jid)
+            account = address.account if address is not None else None
+            number = account.phone_number if account is not None else ""
+            if account is None:
+                error = "404"
+            elif action == "add":
+                error = "409" if number in group.members else ""
+            elif number not in group.members:
+                error = "404"
+            else:
+                error = ""
+            if error or account is None:
+                answered.append(Node("participant", {"jid": jid, "error": error or "404"}))
+                continue
+            if action == "add":
+                group.members[number] = ""
+            elif action == "remove":
+                del group.members[number]
+            else:
+                group.members[number] = "admin" if action == "promote" else ""
+            answered.append(Node("participant", {"jid": jid}))
+            changed.append(account)
+        return answered, changed
+
+    def _leave(self, conn: FakeConnection, actor: Account, request: Node, leave: Node) -> Node:
+        acting = (actor.phone_number, conn.device_id or 0)
+        for item in leave.children("group"):
+            group = self.groups.get(item.attrs.get("id", "").partition("@")[0])
+            if group is None or actor.phone_number not in group.members:
+                continue
+            del group.members[actor.phone_number]
+            change = Node("remove", {}, [_participant(actor)])
+            conn.spawn(self._tell(group, actor, acting, change, [actor]))
+        self._server.notify()
+        return _reply(request, f"@{GROUP_SERVER}", [])
+
+
+_MEMBER_ACTIONS = ("add", "remove", "promote", "demote")
+
+
+def _participant(account: Account) -> Node:
+    return Node("participant", {"jid": account.lid_jid(), "phone_number": account.pn_jid()})
+
+
+def _not_found(request: Node) -> Node:
+    return error_reply(request, 404, "item-not-found")
 
 
 def _reply(request: Node, sender: str, content: list[Node]) -> Node:

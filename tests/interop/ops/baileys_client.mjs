@@ -100,6 +100,17 @@ function watchMessages(client, sock) {
 			record(client, { type: 'receipt', key: u.key, receipt: u.receipt })
 		}
 	})
+	sock.ev.on('group-participants.update', u => {
+		record(client, {
+			type: 'group-participants',
+			id: u.id,
+			action: u.action,
+			participants: u.participants.map(p => (typeof p === 'string' ? p : p.id))
+		})
+	})
+	sock.ev.on('groups.update', updates => {
+		for (const g of updates) record(client, { type: 'group-update', id: g.id, subject: g.subject ?? null })
+	})
 	sock.ev.on('groups.upsert', groups => {
 		for (const g of groups) {
 			record(client, {
@@ -224,6 +235,27 @@ export const ops = {
 		if (!client.sock) throw new Error('client has no open socket')
 		const meta = await client.sock.groupCreate(subject, participants)
 		return { id: meta.id, subject: meta.subject, participants: meta.participants.map(p => p.id) }
+	},
+	// groupParticipantsUpdate(jid, participants, action); returns [{status, jid}].
+	async bc_group_participants({ id, jid, participants, action }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		const result = await client.sock.groupParticipantsUpdate(jid, participants, action)
+		return result.map(r => ({ status: r.status, jid: r.jid }))
+	},
+	// groupUpdateSubject(jid, subject).
+	async bc_group_subject({ id, jid, subject }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		await client.sock.groupUpdateSubject(jid, subject)
+		return true
+	},
+	// groupLeave(jid).
+	async bc_group_leave({ id, jid }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		await client.sock.groupLeave(jid)
+		return true
 	},
 	// groupMetadata(jid) as plain JSON.
 	async bc_group_metadata({ id, jid }) {

@@ -135,3 +135,61 @@ async def test_group_message_fans_out_with_the_skdm_before_the_skmsg() -> None:
         assert len(server.messaging.deliveries) == before + 1
         for client in (alice, bob, carol):
             await client.close()
+
+
+def group_iq(iq_id: str, to: str, *content: Node) -> Node:
+    return Node("iq", {"id": iq_id, "to": to, "type": "set", "xmlns": "w:g2"}, list(content))
+
+
+def members(action: str, *numbers: str) -> Node:
+    jids = [Node("participant", {"jid": f"{n}@s.whatsapp.net"}) for n in numbers]
+    return Node(action, {}, jids)
+
+
+async def test_membership_changes_answer_per_participant_and_are_told() -> None:
+    async with FakeServer() as server:
+        a1, b1, c1 = (add_device(server, n, 1) for n in (ALICE, BOB, CAROL))
+        alice, bob, carol = [await online(server, k) for k in (a1, b1, c1)]
+        group = server.groups.create(server.accounts[ALICE], "G", [server.accounts[BOB]])
+
+        await alice.send(group_iq("m1", group.jid, members("add", CAROL, BOB, "19990000000")))
+        reply = await alice.expect("iq")
+        answered = reply.children("add")[0].children("participant")
+        assert [p.attrs.get("error") for p in answered] == [None, "409", "404"]
+        for client in (bob, carol):
+            note = await client.expect("notification")
+            change = note.children()[0]
+            assert change.tag == "add"
+            assert change.children()[0].attrs == {
+                "jid": f"1000{CAROL}@lid",
+                "phone_number": f"{CAROL}@s.whatsapp.net",
+            }
+        assert list(group.members) == [ALICE, BOB, CAROL]
+
+        await bob.send(group_iq("m2", group.jid, members("remove", CAROL)))
+        denied = await bob.expect("iq")
+        assert denied.attrs["type"] == "error"  # only admins change members
+        await alice.send(group_iq("m3", group.jid, members("promote", BOB)))
+        await alice.expect("iq")
+        assert group.members[BOB] == "admin"
+        await bob.send(group_iq("m4", group.jid, members("remove", CAROL)))
+        assert (await bob.expect("iq")).attrs["type"] == "result"
+        assert CAROL not in group.members
+        await server.wait_for(
+            lambda: any(
+                d.phone_number == CAROL and d.node.children()[0].tag == "remove"
+                for d in server.messaging.deliveries
+                if d.node.tag == "notification"
+            )
+        )  # the removed member is told too
+
+        subject = Node("subject", {}, b"New name")
+        await bob.send(group_iq("m5", group.jid, subject))
+        await bob.expect("iq")
+        assert group.subject == "New name"
+        leave = Node("leave", {}, [Node("group", {"id": group.jid})])
+        await bob.send(group_iq("m6", "@g.us", leave))
+        await bob.expect("iq")
+        assert list(group.members) == [ALICE]
+        for client in (alice, bob, carol):
+            await client.close()
