@@ -31,6 +31,7 @@ from wamd.testing import Device, FakeServer, ServerThread, SignedPreKey
 pytestmark = pytest.mark.interop
 
 ALICE = "15550001111"
+BOB = "15550002222"
 CAROL = "15550003333"
 
 
@@ -166,6 +167,37 @@ def test_wamd_core_and_baileys_exchange_texts_through_the_server(
             await asyncio.to_thread(alice.wait_text, "and back")
             types = srv.call(lambda: enc_types(srv, again.stanza.attrs["id"], ALICE))
             assert types == ["msg"]  # the session Alice answered on
+        finally:
+            await carol.close()
+
+    asyncio.run(scenario())
+    assert srv.call(lambda: list(srv.server.iq_errors)) == []
+
+
+def test_wamd_core_in_a_baileys_group_receives_and_sends(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+
+    async def scenario() -> None:
+        carol = await core_device_online(srv, CAROL, "Carol")
+        try:
+            meta = await asyncio.to_thread(alice.group_create, "Mixed", [pn(BOB), pn(CAROL)])
+            group = meta["id"]
+            sent = await asyncio.to_thread(alice.send_text, group, "hello all")
+            await carol.wait(lambda: (sent["id"], "hello all") in carol.texts)  # SKDM + skmsg
+
+            iq = Node("iq", {"id": "meta1", "to": group, "type": "get", "xmlns": "w:g2"})
+            reply = await carol.query(Node(iq.tag, iq.attrs, [Node("query", {})]))
+            node = reply.get_child("group")
+            assert node is not None
+            members = [p.attrs["jid"] for p in node.children("participant")]
+            out = await carol.sender.send_group(group, members, text_message("carol here"))
+            await carol.client.send(out.stanza)
+            for client in (alice, bob):
+                got = await asyncio.to_thread(client.wait_text, "carol here")
+                assert got["key"]["remoteJid"] == group and got["pushName"] == "Carol"
         finally:
             await carol.close()
 
