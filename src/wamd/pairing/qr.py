@@ -48,13 +48,7 @@ class QRData:
 
 def decode_adv_secret(adv_secret_b64: str) -> bytes:
     """The 32 raw bytes of an adv secret given in base64 (as creds store it)."""
-    try:
-        raw = base64.b64decode(adv_secret_b64, validate=True)
-    except (binascii.Error, ValueError, TypeError):
-        raise PairingError("adv secret is not valid base64") from None
-    if len(raw) != _KEY_LEN:
-        raise PairingError(f"adv secret must decode to {_KEY_LEN} bytes, got {len(raw)}")
-    return raw
+    return _b64_key(adv_secret_b64, "adv secret")
 
 
 def build_qr(
@@ -119,6 +113,8 @@ def parse_qr(text: str) -> QRData:
 
 
 def _b64_key(field: str, what: str) -> bytes:
+    if not isinstance(field, str):
+        raise PairingError(f"{what} must be a base64 string, got {type(field).__name__}")
     try:
         raw = base64.b64decode(field, validate=True)
     except (binascii.Error, ValueError):

@@ -123,3 +123,5 @@ def test_decode_adv_secret_needs_32_bytes_of_base64() -> None:
         decode_adv_secret("@@@@")
     with pytest.raises(PairingError, match="32 bytes"):
         decode_adv_secret(base64.b64encode(bytes(31)).decode())
+    with pytest.raises(PairingError, match="adv secret must be a base64 string, got bytes"):
+        decode_adv_secret(ADV)  # type: ignore[arg-type]
