@@ -53,7 +53,8 @@ class MessageRouter:
     """Routes ``<message>`` and ``<receipt>`` stanzas between devices of the fake server.
 
     Records for tests: :attr:`deliveries` (every routed stanza) and
-    :attr:`phone_inbox` (what was sent to phones, which nobody decrypts).
+    :attr:`phone_inbox` (what was sent to phones, which nobody decrypts); neither is
+    kept when the server's ``record_transcripts`` is off (long runs).
     """
 
     def __init__(self, server: FakeServer) -> None:
@@ -90,10 +91,11 @@ class MessageRouter:
             else:
                 device.offline_queue.append(node)
                 how = "queued"
-        record = Delivery(phone_number, device_id, how, node)
-        self.deliveries.append(record)
-        if how == "phone":
-            self.phone_inbox.append(record)
+        if server.record_transcripts:
+            record = Delivery(phone_number, device_id, how, node)
+            self.deliveries.append(record)
+            if how == "phone":
+                self.phone_inbox.append(record)
         server.notify()
         return how
 

@@ -200,3 +200,38 @@ async def test_linked_and_unlinked_devices_are_announced_to_connected_devices() 
         assert remove.children("device")[0].attrs["jid"] == f"{BOB}:2@s.whatsapp.net"
         await alice.close()
         await bob.close()
+
+
+async def test_malformed_and_unroutable_stanzas_are_survived() -> None:
+    async with FakeServer() as server:
+        a1, b1 = add_device(server, ALICE, 1), add_device(server, BOB, 1)
+        alice, bob = await online(server, a1), await online(server, b1)
+        await alice.send(Node("message", {"to": f"{BOB}@s.whatsapp.net"}))  # no id: ignored
+        await alice.send(Node("receipt", {"id": "R1", "to": "not a jid"}))
+        bad_entry = [Node("to", {}, [enc("msg", b"x")]), to("junk@@", enc("msg", b"y"))]
+        await alice.send(message("M8", f"{BOB}@s.whatsapp.net", bad_entry))
+        await alice.send(message("M9", "1203630999@g.us", [], enc("skmsg", b"z")))
+        acks = [(await alice.expect("ack")).attrs for _ in range(3)]
+        assert [(a["class"], a["id"]) for a in acks] == [
+            ("receipt", "R1"),
+            ("message", "M8"),
+            ("message", "M9"),  # unknown group: acked, delivered to nobody
+        ]
+        assert server.messaging.deliveries == []
+        entry = [to(f"{BOB}:1@s.whatsapp.net", enc("msg", b"ok"))]
+        await alice.send(message("M10", f"{BOB}@s.whatsapp.net", entry))
+        assert (await bob.expect("message")).attrs["id"] == "M10"  # still routing
+        await alice.close()
+        await bob.close()
+
+
+async def test_no_delivery_records_when_transcripts_are_off() -> None:
+    async with FakeServer(record_transcripts=False) as server:
+        a1, b1 = add_device(server, ALICE, 1), add_device(server, BOB, 1)
+        alice, bob = await online(server, a1), await online(server, b1)
+        entry = [to(f"{BOB}:1@s.whatsapp.net", enc("msg", b"ok"))]
+        await alice.send(message("M11", f"{BOB}@s.whatsapp.net", entry))
+        assert (await bob.expect("message")).attrs["id"] == "M11"
+        assert server.messaging.deliveries == [] and server.messaging.phone_inbox == []
+        await alice.close()
+        await bob.close()
