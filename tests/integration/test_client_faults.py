@@ -199,7 +199,7 @@ async def test_silence_ends_with_408_and_reconnects(
 async def test_pings_keep_a_quiet_connection_alive(
     server: FakeServer, linked: wamd.AuthHandle
 ) -> None:
-    conn, recorder = await _connected(server, linked, keepalive_interval=0.1, keepalive_grace=0.1)
+    conn, recorder = await _connected(server, linked, keepalive_interval=0.1, keepalive_grace=2.0)
     await server.wait_for(
         lambda: (
             sum(

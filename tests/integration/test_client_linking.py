@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -169,3 +171,25 @@ def established_tcp(port: int) -> int:
         if state == "01" and port in ports:
             count += 1
     return count
+
+
+async def test_no_secret_reaches_the_logs(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth = await wamd.memory_auth_state()
+    creds = auth.state.creds
+    with caplog.at_level(logging.DEBUG):
+        recorder = await link_by_qr(server, auth)
+    text = caplog.text + "".join(repr(e) for e in recorder.events)
+    assert "Connected" in text  # the events were rendered
+    secrets = [
+        creds.adv_secret_key,
+        base64.b64encode(creds.noise_key.private).decode(),
+        base64.b64encode(creds.signed_identity_key.private).decode(),
+        creds.noise_key.private.hex(),
+        creds.signed_identity_key.private.hex(),
+        creds.signed_pre_key.key_pair.private.hex(),
+        "linked_devices#",  # no QR string
+    ]
+    for secret in secrets:
+        assert secret not in text
