@@ -25,6 +25,7 @@ from wamd._proto.adv_pb2 import (
 )
 from wamd.crypto import KeyPair, hmac_sha256, sign, verify
 from wamd.errors import PairingCheckError, PairingError, ProtoDecodeError
+from wamd.pairing._checks import check_len
 from wamd.pairing.qr import decode_adv_secret
 
 __all__ = [
@@ -52,12 +53,6 @@ _KEY_LEN: Final = 32
 _SIG_LEN: Final = 64
 
 _M = TypeVar("_M", ADVSignedDeviceIdentityHMAC, ADVSignedDeviceIdentity, ADVDeviceIdentity)
-
-
-def _check_key(key: bytes, what: str) -> None:
-    if not isinstance(key, bytes | bytearray) or len(key) != _KEY_LEN:
-        got = len(key) if isinstance(key, bytes | bytearray) else type(key).__name__
-        raise PairingError(f"{what} must be {_KEY_LEN} bytes, got {got}")
 
 
 def _account_message(details: bytes, companion_identity_pub: bytes, hosted: bool) -> bytes:
@@ -91,9 +86,8 @@ def sign_device_identity(
     the signed ADVDeviceIdentity. ``hosted`` marks a business-hosted account (06 05
     prefixes). ``random`` (64 bytes) fixes the signature nonce, for tests.
     """
-    _check_key(companion_identity_pub, "companion identity public key")
-    if len(adv_secret) != _KEY_LEN:
-        raise PairingError(f"adv secret must be {_KEY_LEN} bytes, got {len(adv_secret)}")
+    check_len(companion_identity_pub, _KEY_LEN, "companion identity public key")
+    check_len(adv_secret, _KEY_LEN, "adv secret")
     for what, value, bits in (
         ("key_index", key_index, 32),
         ("raw_id", raw_id, 32),
@@ -232,7 +226,7 @@ def verify_device_sign_reply(
     signature must be the ones sent, the account signature key absent, and the device
     signature must verify; otherwise :class:`~wamd.errors.PairingCheckError`.
     """
-    _check_key(companion_identity_pub, "companion identity public key")
+    check_len(companion_identity_pub, _KEY_LEN, "companion identity public key")
     outer = _decode(ADVSignedDeviceIdentityHMAC, sent_device_identity, "sent device-identity")
     sent = _decode(ADVSignedDeviceIdentity, outer.details, "sent signed device identity")
     got = _decode(ADVSignedDeviceIdentity, reply, "pair-device-sign device-identity")

@@ -26,6 +26,7 @@ from wamd.crypto import (
     shared_secret,
 )
 from wamd.errors import CryptoError, PairingCheckError, PairingError, UsageError
+from wamd.pairing._checks import check_len
 
 __all__ = [
     "CODE_KEY_ITERATIONS",
@@ -164,11 +165,11 @@ def wrap_ephemeral_pub(
 
     ``salt`` and ``iv`` default to fresh random bytes.
     """
-    _check_len(public, _KEY_LEN, "ephemeral public key")
+    check_len(public, _KEY_LEN, "ephemeral public key")
     salt = os.urandom(_SALT_LEN) if salt is None else salt
     iv = os.urandom(_CTR_IV_LEN) if iv is None else iv
-    _check_len(salt, _SALT_LEN, "wrap salt")
-    _check_len(iv, _CTR_IV_LEN, "wrap IV")
+    check_len(salt, _SALT_LEN, "wrap salt")
+    check_len(iv, _CTR_IV_LEN, "wrap IV")
     return salt + iv + aes_ctr_encrypt(derive_code_key(code, salt), iv, public)
 
 
@@ -194,9 +195,9 @@ def derive_adv_secret(companion_shared: bytes, identity_shared: bytes, random: b
     agreement between the companion's identity key and the phone's identity key, and
     ``random`` the 32 bytes the companion put in the bundle.
     """
-    _check_len(companion_shared, _KEY_LEN, "ephemeral shared secret")
-    _check_len(identity_shared, _KEY_LEN, "identity shared secret")
-    _check_len(random, _KEY_LEN, "bundle random")
+    check_len(companion_shared, _KEY_LEN, "ephemeral shared secret")
+    check_len(identity_shared, _KEY_LEN, "identity shared secret")
+    check_len(random, _KEY_LEN, "bundle random")
     return hkdf(companion_shared + identity_shared + random, _KEY_LEN, info=ADV_SECRET_INFO)
 
 
@@ -245,15 +246,15 @@ def companion_finish(
     AES-GCM ct``) and derives the adv secret that replaces the creds' one. ``random``,
     ``bundle_salt`` and ``iv`` default to fresh random bytes.
     """
-    _check_len(primary_identity_pub, _KEY_LEN, "primary identity public key")
+    check_len(primary_identity_pub, _KEY_LEN, "primary identity public key")
     primary_ephemeral_pub = unwrap_ephemeral_pub(code, wrapped_primary_ephemeral_pub)
     companion_shared = _agree(companion_ephemeral.private, primary_ephemeral_pub, "ephemeral")
     random = os.urandom(_KEY_LEN) if random is None else random
     bundle_salt = os.urandom(_SALT_LEN) if bundle_salt is None else bundle_salt
     iv = os.urandom(_GCM_IV_LEN) if iv is None else iv
-    _check_len(random, _KEY_LEN, "bundle random")
-    _check_len(bundle_salt, _SALT_LEN, "bundle salt")
-    _check_len(iv, _GCM_IV_LEN, "bundle IV")
+    check_len(random, _KEY_LEN, "bundle random")
+    check_len(bundle_salt, _SALT_LEN, "bundle salt")
+    check_len(iv, _GCM_IV_LEN, "bundle IV")
     plain = identity.public + primary_identity_pub + random
     sealed = aes_gcm_encrypt(_bundle_key(companion_shared, bundle_salt), iv, plain)
     identity_shared = _agree(identity.private, primary_identity_pub, "primary identity")
@@ -316,7 +317,7 @@ def open_key_bundle(
             "key-bundle",
             f"wrapped key bundle must be {_BUNDLE_LEN} bytes, got {len(wrapped_key_bundle)}",
         )
-    _check_len(companion_identity_pub, _KEY_LEN, "companion identity public key")
+    check_len(companion_identity_pub, _KEY_LEN, "companion identity public key")
     salt = wrapped_key_bundle[:_SALT_LEN]
     iv = wrapped_key_bundle[_SALT_LEN : _SALT_LEN + _GCM_IV_LEN]
     sealed = wrapped_key_bundle[_SALT_LEN + _GCM_IV_LEN :]
@@ -345,9 +346,3 @@ def _agree(private: bytes, public: bytes, what: str) -> bytes:
         return shared_secret(private, public)
     except CryptoError as exc:
         raise PairingError(f"{what} key agreement failed: {exc}") from None
-
-
-def _check_len(value: bytes, length: int, what: str) -> None:
-    if not isinstance(value, bytes | bytearray) or len(value) != length:
-        got = len(value) if isinstance(value, bytes | bytearray) else type(value).__name__
-        raise PairingError(f"{what} must be {length} bytes, got {got}")

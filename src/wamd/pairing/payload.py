@@ -15,6 +15,7 @@ from wamd._proto import decode_proto
 from wamd._proto.client_payload_pb2 import ClientPayload, DeviceProps
 from wamd.crypto import verify
 from wamd.errors import PairingError, ProtoDecodeError, UsageError
+from wamd.pairing._checks import check_len
 
 __all__ = [
     "DEFAULT_VERSION",
@@ -261,9 +262,9 @@ def build_registration_payload(
         raise UsageError(f"registration id must be in 0..2**32-1, got {registration_id}")
     if not 0 <= signed_pre_key_id <= _UINT24_MAX:
         raise UsageError(f"signed pre-key id must be in 0..2**24-1, got {signed_pre_key_id}")
-    _check_len(identity_pub, _KEY_LEN, "identity public key", UsageError)
-    _check_len(signed_pre_key_pub, _KEY_LEN, "signed pre-key public key", UsageError)
-    _check_len(signed_pre_key_signature, _SIG_LEN, "signed pre-key signature", UsageError)
+    check_len(identity_pub, _KEY_LEN, "identity public key", UsageError)
+    check_len(signed_pre_key_pub, _KEY_LEN, "signed pre-key public key", UsageError)
+    check_len(signed_pre_key_signature, _SIG_LEN, "signed pre-key signature", UsageError)
     payload = _base_payload(opts)
     payload.passive = False
     payload.pull = False
@@ -363,14 +364,14 @@ def _parse_registration(
 ) -> RegistrationPayload:
     reg = payload.devicePairingData
     where = "client payload devicePairingData"
-    _check_len(reg.eRegid, 4, f"{where}.eRegid", PairingError)
+    check_len(reg.eRegid, 4, f"{where}.eRegid", PairingError)
     if reg.eKeytype != bytes((_KEY_TYPE,)):
         raise PairingError(f"{where}.eKeytype must be the single byte 05, got {reg.eKeytype.hex()}")
-    _check_len(reg.eIdent, _KEY_LEN, f"{where}.eIdent", PairingError)
-    _check_len(reg.eSkeyId, 3, f"{where}.eSkeyId", PairingError)
-    _check_len(reg.eSkeyVal, _KEY_LEN, f"{where}.eSkeyVal", PairingError)
-    _check_len(reg.eSkeySig, _SIG_LEN, f"{where}.eSkeySig", PairingError)
-    _check_len(reg.buildHash, 16, f"{where}.buildHash", PairingError)
+    check_len(reg.eIdent, _KEY_LEN, f"{where}.eIdent", PairingError)
+    check_len(reg.eSkeyId, 3, f"{where}.eSkeyId", PairingError)
+    check_len(reg.eSkeyVal, _KEY_LEN, f"{where}.eSkeyVal", PairingError)
+    check_len(reg.eSkeySig, _SIG_LEN, f"{where}.eSkeySig", PairingError)
+    check_len(reg.buildHash, 16, f"{where}.buildHash", PairingError)
     if verify_signed_pre_key and not verify(
         reg.eIdent, bytes((_KEY_TYPE,)) + reg.eSkeyVal, reg.eSkeySig
     ):
@@ -393,10 +394,3 @@ def _parse_registration(
         platform=platform,
         push_name=push_name,
     )
-
-
-def _check_len(value: bytes, length: int, what: str, error: type[Exception]) -> None:
-    if not isinstance(value, bytes | bytearray):
-        raise error(f"{what} must be bytes, got {type(value).__name__}")
-    if len(value) != length:
-        raise error(f"{what} must be {length} bytes, got {len(value)}")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from wamd.errors import PairingError
+from wamd.pairing._checks import check_len
 
 __all__ = ["QR_URL_PREFIX", "QRData", "build_qr", "decode_adv_secret", "parse_qr"]
 
@@ -70,8 +71,8 @@ def build_qr(
             raise PairingError("pairing ref is not UTF-8 text") from None
     if not ref or "," in ref:
         raise PairingError(f"pairing ref must be non-empty and contain no comma, got {ref!r}")
-    _check_key(noise_pub, "noise public key")
-    _check_key(identity_pub, "identity public key")
+    check_len(noise_pub, _KEY_LEN, "noise public key")
+    check_len(identity_pub, _KEY_LEN, "identity public key")
     decode_adv_secret(adv_secret_b64)
     if not platform_id or "," in platform_id:
         raise PairingError(f"platform id must be non-empty, without commas: {platform_id!r}")
@@ -122,9 +123,3 @@ def _b64_key(field: str, what: str) -> bytes:
     if len(raw) != _KEY_LEN:
         raise PairingError(f"{what} must decode to {_KEY_LEN} bytes, got {len(raw)}")
     return raw
-
-
-def _check_key(key: bytes, what: str) -> None:
-    if not isinstance(key, bytes | bytearray) or len(key) != _KEY_LEN:
-        got = len(key) if isinstance(key, bytes | bytearray) else type(key).__name__
-        raise PairingError(f"{what} must be {_KEY_LEN} bytes, got {got}")
