@@ -322,3 +322,51 @@ async def test_unreachable_server_is_raised_by_connect() -> None:
         await wamd.connect(
             auth, url="ws://127.0.0.1:9/ws/chat", server_root_key=bytes(32), connect_timeout=2
         )
+
+
+async def test_gives_up_after_max_attempts_when_the_server_is_gone(
+    linked: wamd.AuthHandle,
+) -> None:
+    async with FakeServer() as other:
+        phone = other.phone(PHONE)
+        auth = await wamd.memory_auth_state()
+        recorder = Recorder()
+        policy = wamd.ReconnectPolicy(initial=0.01, max_delay=0.05, max_attempts=3)
+        kwargs = server_kwargs(other, reconnect=policy)
+        conn = await wamd.connect(auth, on_qr=scanner(phone), **kwargs)
+        conn.on(wamd.Event, recorder)
+        await conn.wait_connected(15)
+    # The server is closed now: every reconnection attempt fails.
+    await conn.wait_stopped(15)
+    last = recorder.of(wamd.Disconnected)[-1]
+    assert (last.reason, last.status_code, last.will_reconnect) == (
+        wamd.DisconnectReason.TIMED_OUT,
+        408,
+        False,
+    )
+    statuses = [e.status_code for e in recorder.of(wamd.Disconnected)]
+    # 515 after linking, 428 when the server went away, three failed attempts, give up.
+    assert statuses == [515, 428, 408, 408, 408, 408]
+    await conn.close()
+
+
+async def test_reconnect_disabled_stops_on_503(server: FakeServer, linked: wamd.AuthHandle) -> None:
+    conn, recorder = await _connected(server, linked, reconnect=wamd.ReconnectPolicy(enabled=False))
+    assert await server.send_stream_error(PHONE, 1, code=503)
+    await conn.wait_stopped(10)
+    event = recorder.of(wamd.Disconnected)[-1]
+    assert (event.status_code, event.will_reconnect) == (503, False)
+    await conn.close()
+
+
+async def test_half_done_code_pairing_registers_again(server: FakeServer) -> None:
+    from wamd.auth.creds import Contact
+
+    auth = await wamd.memory_auth_state()
+    # What Baileys leaves when a code-pairing connection drops: me set, no account.
+    auth.state.creds.me = Contact(id=f"{PHONE}@s.whatsapp.net", name="~")
+    conn = await wamd.connect(auth, on_qr=lambda qr: None, **server_kwargs(server))
+    await server.wait_for(lambda: bool(server.linking.refs), 5)
+    assert server.logins == []  # no login payload was sent
+    assert server.connections[0].registration is not None
+    await conn.close()
