@@ -29,8 +29,9 @@ READ = 4
 
 
 @pytest.fixture
-def srv() -> Iterator[ServerThread]:
-    with FakeServer.start_in_thread() as thread:
+def srv(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
+    options: dict[str, Any] = getattr(request, "param", {})
+    with FakeServer.start_in_thread(**options) as thread:
         yield thread
 
 
@@ -142,6 +143,9 @@ def test_read_receipt_reaches_the_sender(
     assert forwarded[0].attrs["from"] in bob_device  # the reader's device, not its user
 
 
+@pytest.mark.parametrize(
+    "srv", [{}, {"offline_preview": True}], indirect=True, ids=["simple", "preview"]
+)
 def test_message_to_offline_client_arrives_at_its_next_login(
     srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
 ) -> None:
@@ -184,6 +188,15 @@ def test_message_to_offline_client_arrives_at_its_next_login(
         ]
     )
     assert offline_ids == [one["id"], two["id"]]
+    ib = srv.call(
+        lambda: {
+            (e.direction, e.node.children()[0].tag) for e in conn.transcript if e.node.tag == "ib"
+        }
+    )
+    if srv.call(lambda: srv.server.offline_preview):  # announced, then fetched in batches
+        assert {("out", "offline_preview"), ("in", "offline_batch")} <= ib
+    else:
+        assert ("out", "offline_preview") not in ib
 
 
 def test_group_of_three_baileys_everyone_receives(
@@ -352,3 +365,23 @@ def test_group_membership_changes_reach_baileys_and_steer_the_fan_out(
     meta = alice.group_metadata(group_jid)
     assert meta["subject"] == "Renamed"
     assert [p["id"] for p in meta["participants"]] == [f"1000{ALICE}@lid"]
+
+
+def test_server_refusing_a_message_marks_it_failed_in_baileys(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+    srv.call(lambda: srv.server.messaging.reject_next(ALICE, 1, 479))
+    refused = alice.send_text(pn(BOB), "refused")
+    update = alice.wait(
+        lambda e: (
+            e["type"] == "message-update"
+            and e["key"]["id"] == refused["id"]
+            and e.get("status") == 0
+        )  # ERROR
+    )
+    assert update["stubParameters"] == ["479"]
+    alice.send_text(pn(BOB), "accepted")
+    bob.wait_text("accepted")
+    assert not any(e.get("text") == "refused" for e in bob.events)

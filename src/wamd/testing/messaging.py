@@ -62,6 +62,11 @@ class MessageRouter:
         self.deliveries: list[Delivery] = []
         self.phone_inbox: list[Delivery] = []
         self._damage: set[tuple[str, int]] = set()
+        self._reject: dict[tuple[str, int], int] = {}
+
+    def reject_next(self, phone_number: str, device: int, error: int = 479) -> None:
+        """Refuse the next message a device sends: ``<ack error=N>``, delivered to nobody."""
+        self._reject[(phone_number, device)] = error
 
     def damage_next(self, phone_number: str, device: int) -> None:
         """Spoil the ciphertexts of the next message to a device (its MAC fails).
@@ -138,7 +143,12 @@ class MessageRouter:
             log.info("connection %d: message without id/to or login dropped", conn.id)
             return
         now = conn.now()
-        await conn.send(Node("ack", {"class": "message", "id": msg_id, "from": to, "t": str(now)}))
+        ack = {"class": "message", "id": msg_id, "from": to, "t": str(now)}
+        error = self._reject.pop((account.phone_number, device_id), None)
+        if error is not None:
+            await conn.send(Node("ack", {**ack, "error": str(error)}))
+            return
+        await conn.send(Node("ack", ack))
         sender = Address(account, device_id, False)
         try:
             target = Jid.parse(to)

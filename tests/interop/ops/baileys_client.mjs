@@ -92,7 +92,12 @@ function watchMessages(client, sock) {
 	})
 	sock.ev.on('messages.update', updates => {
 		for (const u of updates) {
-			record(client, { type: 'message-update', key: u.key, status: u.update?.status ?? null })
+			record(client, {
+				type: 'message-update',
+				key: u.key,
+				status: u.update?.status ?? null,
+				stubParameters: u.update?.messageStubParameters ?? null
+			})
 		}
 	})
 	sock.ev.on('message-receipt.update', updates => {
