@@ -149,9 +149,12 @@ class MessageRouter:
             await conn.send(Node("ack", {**ack, "error": str(error)}))
             return
         await conn.send(Node("ack", ack))
-        sender = Address(account, device_id, False)
+        await self.fan_out(Address(account, device_id, False), node, now)
+
+    async def fan_out(self, sender: Address, node: Node, now: int) -> None:
+        """Deliver a message ``sender`` sent (already acked) to every device it addresses."""
         try:
-            target = Jid.parse(to)
+            target = Jid.parse(node.attrs.get("to", ""))
         except JidError:
             return
         if target.server == GROUP_SERVER:
@@ -263,9 +266,15 @@ class MessageRouter:
         if kind:
             ack["type"] = kind
         await conn.send(Node("ack", ack))
+        await self.forward_receipt(Address(account, device_id, False), node, conn.now())
+
+    async def forward_receipt(self, author: Address, node: Node, now: int) -> None:
+        """Forward a receipt ``author`` sent (already acked) to the device(s) it names."""
+        account, device_id = author.account, author.device
+        receipt_id, to = node.attrs.get("id", ""), node.attrs.get("to", "")
+        kind = node.attrs.get("type")
         if kind == "hist_sync":
             return
-        author = Address(account, device_id, False)
         directory = self._server.directory
         group = to.endswith("@" + GROUP_SERVER)
         target_jid = node.attrs.get("participant") if group else to
@@ -283,7 +292,7 @@ class MessageRouter:
             parsed is not None and parsed.device == 0 and not group and kind != "peer_msg"
         )
         devices = directory.device_ids(target.account) if whole_account else [target.device]
-        attrs: dict[str, str] = {"id": receipt_id, "t": node.attrs.get("t") or str(conn.now())}
+        attrs: dict[str, str] = {"id": receipt_id, "t": node.attrs.get("t") or str(now)}
         own_jid = account.lid_jid(device_id) if target.lid else account.pn_jid(device_id)
         if group:
             attrs["from"] = to
