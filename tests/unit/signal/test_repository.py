@@ -432,3 +432,25 @@ async def test_cancelled_decrypt_leaves_nothing_behind() -> None:
     backend.blocking = False
     assert await snapshot(bob.store) == before
     assert await bob.repo.decrypt_message(alice.jid, "pkmsg", ct) == b"cancel me"
+
+
+async def test_delete_sessions_forgets_exactly_the_named_devices() -> None:
+    alice = make_party("15550001111:1@s.whatsapp.net")
+    bobs = [make_party(f"15550002222:{d}@s.whatsapp.net") for d in (0, 3)]
+    carol = make_party("15550003333:0@s.whatsapp.net")
+    for peer in [*bobs, carol]:
+        await alice.repo.inject_session(peer.jid, await peer.bundle())
+    await alice.store.set({"device-list": {"15550002222": json.dumps(["0", "3"]).encode()}})
+    await alice.repo.store_lid_mapping("88877766@lid", "15550002222@s.whatsapp.net")
+    assert await alice.repo.migrate_session("15550002222@s.whatsapp.net", "88877766@lid") == 2
+    # bob:3 named by its PN JID: deleted under the LID address the mapping gives it
+    await alice.repo.delete_sessions([bobs[1].jid, carol.jid])
+    assert await alice.repo.has_session(bobs[0].jid)
+    assert not await alice.repo.has_session(bobs[1].jid)
+    assert not await alice.repo.has_session(carol.jid)
+    left = await snapshot(alice.store, ["session"])
+    assert set(left["session"]) == {"88877766_1.0"}
+    with pytest.raises(NoSessionError):
+        await alice.repo.encrypt_message(carol.jid, b"gone")
+    await alice.repo.delete_sessions([])  # nothing named: nothing changes
+    assert await alice.repo.has_session(bobs[0].jid)
