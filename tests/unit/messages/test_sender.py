@@ -197,3 +197,20 @@ async def test_one_to_one_resend_from_the_sent_cache() -> None:
     got = await bob.receiver.receive(deliver(resend, alice.pn, bob.pn))
     assert got.message is not None and got.message.text == "try again"
     assert got.message.retry_count == 1
+
+
+async def test_forget_devices_drops_one_users_cached_list_or_all_of_them() -> None:
+    alice = Account("15550001111", 1)
+    bob, carol = Account("15550002222", 2), Account("15550003333", 0)
+    server = MiniServer(alice, bob, carol)
+    sender = MessageSender(alice.repo, alice.me, server.query, now_s=lambda: 1)
+    await sender.devices([bob.pn_user, carol.pn_user])
+    assert server.queries == ["usync"]
+    sender.forget_devices(bob.pn)  # a device JID names its user
+    assert await sender.devices([carol.pn_user]) == [carol.pn]
+    assert server.queries == ["usync"]  # carol's list is still cached
+    assert await sender.devices([bob.pn_user]) == [bob.pn]
+    assert server.queries == ["usync", "usync"]
+    sender.forget_devices()
+    await sender.devices([carol.pn_user])
+    assert server.queries == ["usync", "usync", "usync"]
