@@ -52,8 +52,7 @@ _DOUBLE: tuple[str, ...] = tuple(token for tokens in DOUBLE_BYTE_TOKENS for toke
 # lookup, where str.translate is not). The invalid codes 12..14 become 0xFF, so the ASCII
 # decode that follows fails on them at no cost to valid input.
 _NIBBLE_FROM_HEX = bytes.maketrans(b"abcdef", b"-.\xff\xff\xff\x00")
-_HEX_UPPER = bytes.maketrans(b"abcdef", b"ABCDEF")
-# Decoded JIDs by their wire bytes (see _read_node); cleared when it reaches the bound.
+# Decoded JIDs by their wire bytes (see decode_node); cleared when it reaches the bound.
 _JID_CACHE: dict[bytes, str] = {}
 _JID_CACHE_SIZE = 4096
 _AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
@@ -68,24 +67,190 @@ def decode_node(
     ``max_inflated`` bytes. Raises :class:`~wamd.errors.NodeDecodeError` for any
     malformed, truncated or over-long input, or bytes left over after the node.
     """
+    # The tree walk is inline (a call and a tuple per stanza count here). One loop, no
+    # recursion: ``stack`` holds the parents' unfinished child lists. Tag bytes are
+    # literals (named in comments) because this is the hot loop.
     if type(data) is not bytes:
         data = bytes(data)
-    if not data:
-        raise NodeDecodeError("empty input: no flags byte")
-    start = 1
-    if data[0] & 2:
-        data = _inflate(data, max_inflated)
-        start = 0
-    end = len(data)
-    if start >= end:
-        raise NodeDecodeError(f"no node after the flags byte (offset {start})")
     try:
-        node, pos = _read_node(data, start)
+        pos = 1
+        if data[0] & 2:
+            data = _inflate(data, max_inflated)
+            pos = 0
+        size_all = len(data)
+        if pos >= size_all:
+            raise NodeDecodeError(f"no node after the flags byte (offset {pos})")
+        single = _SINGLE
+        new = object.__new__
+        node_cls = Node
+        stack: list[tuple[list[Node], int]] = []
+        top: list[Node] = []
+        kids = top  # the child list being filled
+        left = 1  # children still to read into ``kids``
+        while True:
+            if data[pos] == 248:  # LIST_8, the usual node start; the tag is nearly always a token
+                size = data[pos + 1]
+                tag = single[data[pos + 2]]
+                pos += 3
+                if not size or tag is None:
+                    tag, pos = _read_tag(data, pos - 1, size)
+            else:
+                size, tag, pos = _read_head(data, pos)
+            attrs: dict[str, str] = {}
+            n_attrs = (size - 1) >> 1
+            while n_attrs:
+                n_attrs -= 1
+                key = single[data[pos]]
+                if key is None:
+                    b = data[pos]
+                    if 236 <= b <= 239:  # DICTIONARY_0..3
+                        key = _DOUBLE[((b - 236) << 8) | data[pos + 1]]
+                        b = data[pos + 2]
+                        pos += 3
+                    else:
+                        key, pos = _read_string(data, pos + 1, b, 0)
+                        b = data[pos]
+                        pos += 1
+                else:
+                    b = data[pos + 1]
+                    pos += 2
+                text = single[b]
+                if text is None:
+                    # JIDs repeat a lot: the common shapes (numeric user packed as NIBBLE_8,
+                    # token server) are cached by their wire bytes.
+                    if b == 250:  # JID_PAIR: user, then one server token byte
+                        # Cached spans all start fa ff, so a non-nibble user never hits (and
+                        # data[pos + 1] exists in any valid JID_PAIR).
+                        end = pos + 3 + (data[pos + 1] & 0x7F)
+                        span = data[pos - 1 : end]
+                        text = _JID_CACHE.get(span)
+                        if text is None:
+                            text, pos = _read_jid(data, pos, b, end, span)
+                        else:
+                            pos = end
+                    elif b == 255:  # NIBBLE_8
+                        head = data[pos]
+                        end = pos + 1 + (head & 0x7F)
+                        if end > size_all:
+                            raise NodeDecodeError(
+                                f"packed string at offset {pos - 1} runs past the end"
+                            )
+                        text = data[pos + 1 : end].hex()
+                        # Digits only (even length) is the common case; anything else
+                        # ('-', '.', the odd-length terminator, bad codes) takes the table.
+                        if head & 0x80 or not text.isdecimal():
+                            text = _unpack_nibbles(data, pos + 1, end, head)
+                        pos = end
+                    elif b == 247:  # AD_JID: domain type, device, user
+                        if data[pos + 2] == 255:
+                            end = pos + 4 + (data[pos + 3] & 0x7F)
+                            span = data[pos - 1 : end]
+                            text = _JID_CACHE.get(span)
+                            if text is None:
+                                text, pos = _read_jid(data, pos, b, end, span)
+                            else:
+                                pos = end
+                        else:
+                            text, pos = _read_string(data, pos, b, 0)
+                    elif 236 <= b <= 239:  # DICTIONARY_0..3
+                        text = _DOUBLE[((b - 236) << 8) | data[pos]]
+                        pos += 1
+                    elif b == 251:  # HEX_8
+                        head = data[pos]
+                        end = pos + 1 + (head & 0x7F)
+                        if end > size_all:
+                            raise NodeDecodeError(
+                                f"packed string at offset {pos - 1} runs past the end"
+                            )
+                        text = data[pos + 1 : end].hex().upper()
+                        if head & 0x80:
+                            text = text[:-1]
+                        pos = end
+                    else:
+                        text, pos = _read_string(data, pos, b, 0)
+                attrs[key] = text
+
+            node = new(node_cls)
+            node.tag = tag
+            node.attrs = attrs
+            kids.append(node)
+            left -= 1
+            if size & 1:
+                node.content = None
+            else:
+                b = data[pos]
+                pos += 1
+                if b == 248:  # LIST_8: descend into the children
+                    count = data[pos]
+                    pos += 1
+                    children: list[Node] = []
+                    node.content = children
+                    if count:
+                        if len(stack) >= MAX_DEPTH:
+                            raise NodeDecodeError(
+                                f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
+                            )
+                        stack.append((kids, left))
+                        kids = children
+                        left = count
+                        continue
+                elif b == 252:  # BINARY_8
+                    end = pos + 1 + data[pos]
+                    if end > size_all:
+                        raise NodeDecodeError(
+                            f"BINARY_8 content at offset {pos - 1} runs past the end"
+                        )
+                    node.content = data[pos + 1 : end]
+                    pos = end
+                elif b == 253:  # BINARY_20
+                    end = (
+                        pos
+                        + 3
+                        + (((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2])
+                    )
+                    if end > size_all:
+                        raise NodeDecodeError(
+                            f"BINARY_20 content at offset {pos - 1} runs past the end"
+                        )
+                    node.content = data[pos + 3 : end]
+                    pos = end
+                elif b == 249:  # LIST_16
+                    count = (data[pos] << 8) | data[pos + 1]
+                    pos += 2
+                    children = []
+                    node.content = children
+                    if count:
+                        if len(stack) >= MAX_DEPTH:
+                            raise NodeDecodeError(
+                                f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
+                            )
+                        stack.append((kids, left))
+                        kids = children
+                        left = count
+                        continue
+                elif b == 254:  # BINARY_32
+                    node.content, pos = _read_long_binary(data, pos, b)
+                elif b == 0:  # LIST_EMPTY: an empty child list
+                    node.content = []
+                else:
+                    text = single[b]
+                    if text is None:
+                        text, pos = _read_string(data, pos, b, 0)
+                    node.content = text
+
+            while not left:
+                if stack:
+                    kids, left = stack.pop()
+                    continue
+                if pos != size_all:
+                    raise NodeDecodeError(
+                        f"{size_all - pos} bytes left over after the node at offset {pos}"
+                    )
+                return top[0]
     except IndexError:
-        raise NodeDecodeError(f"truncated node: input ends at offset {end}") from None
-    if pos != end:
-        raise NodeDecodeError(f"{end - pos} bytes left over after the node at offset {pos}")
-    return node
+        if not data:
+            raise NodeDecodeError("empty input: no flags byte") from None
+        raise NodeDecodeError(f"truncated node: input ends at offset {len(data)}") from None
 
 
 def _inflate(data: bytes, max_inflated: int) -> bytes:
@@ -101,166 +266,6 @@ def _inflate(data: bytes, max_inflated: int) -> bytes:
     if inflater.unused_data:
         raise NodeDecodeError(f"{len(inflater.unused_data)} bytes after the zlib stream")
     return out
-
-
-def _read_node(data: bytes, pos: int) -> tuple[Node, int]:
-    """Read the node tree at ``pos``; return it and the offset after it.
-
-    One loop, no recursion: ``stack`` holds the parents' unfinished child lists. Tag
-    bytes are literals here (named in comments) because this is the hot loop.
-    """
-    single = _SINGLE
-    double = _DOUBLE
-    nibble_map = _NIBBLE_FROM_HEX
-    hex_map = _HEX_UPPER
-    read_string = _read_string
-    jid_cache = _JID_CACHE
-    size_all = len(data)
-    new = object.__new__
-    node_cls = Node
-    stack: list[tuple[list[Node], int]] = []
-    top: list[Node] = []
-    kids = top  # the child list being filled
-    left = 1  # children still to read into ``kids``
-    while True:
-        if data[pos] == 248:  # LIST_8, the usual node start; the tag is nearly always a token
-            size = data[pos + 1]
-            tag = single[data[pos + 2]]
-            pos += 3
-            if not size or tag is None:
-                pos -= 1
-                tag, pos = _read_tag(data, pos, size)
-        else:
-            size, tag, pos = _read_head(data, pos)
-        attrs: dict[str, str] = {}
-        n_attrs = (size - 1) >> 1
-        while n_attrs:
-            n_attrs -= 1
-            key = single[data[pos]]
-            if key is None:
-                key, pos = read_string(data, pos + 1, data[pos], 0)
-                b = data[pos]
-                pos += 1
-            else:
-                b = data[pos + 1]
-                pos += 2
-            text = single[b]
-            if text is None:
-                if b in {255, 251}:  # NIBBLE_8, HEX_8
-                    head = data[pos]
-                    end = pos + 1 + (head & 0x7F)
-                    if end > size_all:
-                        raise NodeDecodeError(
-                            f"packed string at offset {pos - 1} runs past the end"
-                        )
-                    if b == 251:
-                        text = hexlify(data[pos + 1 : end]).translate(hex_map).decode("ascii")
-                    else:
-                        try:
-                            text = (
-                                hexlify(data[pos + 1 : end]).translate(nibble_map).decode("ascii")
-                            )
-                        except UnicodeDecodeError:
-                            _bad_nibble(data, pos + 1, end)
-                    if head & 0x80:
-                        text = text[:-1]
-                    pos = end
-                # JIDs repeat a lot: the common shapes (numeric user packed as NIBBLE_8,
-                # token server) are cached by their wire bytes.
-                elif b == 250:  # JID_PAIR: user, then one server token byte
-                    # Cached spans all start fa ff, so a non-nibble user never hits (and
-                    # data[pos + 1] exists in any valid JID_PAIR).
-                    end = pos + 3 + (data[pos + 1] & 0x7F)
-                    span = data[pos - 1 : end]
-                    text = jid_cache.get(span)
-                    if text is None:
-                        text, pos = _read_jid(data, pos, b, end, span)
-                    else:
-                        pos = end
-                elif b == 247:  # AD_JID: domain type, device, user
-                    if data[pos + 2] == 255:
-                        end = pos + 4 + (data[pos + 3] & 0x7F)
-                        span = data[pos - 1 : end]
-                        text = jid_cache.get(span)
-                        if text is None:
-                            text, pos = _read_jid(data, pos, b, end, span)
-                        else:
-                            pos = end
-                    else:
-                        text, pos = read_string(data, pos, b, 0)
-                elif 236 <= b <= 239:  # DICTIONARY_0..3
-                    text = double[((b - 236) << 8) | data[pos]]
-                    pos += 1
-                else:
-                    text, pos = read_string(data, pos, b, 0)
-            attrs[key] = text
-
-        node = new(node_cls)
-        node.tag = tag
-        node.attrs = attrs
-        kids.append(node)
-        left -= 1
-        if size & 1:
-            node.content = None
-        else:
-            b = data[pos]
-            pos += 1
-            if b == 248:  # LIST_8: descend into the children
-                count = data[pos]
-                pos += 1
-                children: list[Node] = []
-                node.content = children
-                if count:
-                    if len(stack) >= MAX_DEPTH:
-                        raise NodeDecodeError(
-                            f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
-                        )
-                    stack.append((kids, left))
-                    kids = children
-                    left = count
-                    continue
-            elif b == 252:  # BINARY_8
-                end = pos + 1 + data[pos]
-                if end > size_all:
-                    raise NodeDecodeError(f"BINARY_8 content at offset {pos - 1} runs past the end")
-                node.content = data[pos + 1 : end]
-                pos = end
-            elif b == 253:  # BINARY_20
-                end = pos + 3 + (((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2])
-                if end > size_all:
-                    raise NodeDecodeError(
-                        f"BINARY_20 content at offset {pos - 1} runs past the end"
-                    )
-                node.content = data[pos + 3 : end]
-                pos = end
-            elif b == 249:  # LIST_16
-                count = (data[pos] << 8) | data[pos + 1]
-                pos += 2
-                children = []
-                node.content = children
-                if count:
-                    if len(stack) >= MAX_DEPTH:
-                        raise NodeDecodeError(
-                            f"nodes nested deeper than {MAX_DEPTH} at offset {pos}"
-                        )
-                    stack.append((kids, left))
-                    kids = children
-                    left = count
-                    continue
-            elif b == 254:  # BINARY_32
-                node.content, pos = _read_long_binary(data, pos, b)
-            elif b == 0:  # LIST_EMPTY: an empty child list
-                node.content = []
-            else:
-                text = single[b]
-                if text is None:
-                    text, pos = read_string(data, pos, b, 0)
-                node.content = text
-
-        while not left:
-            if not stack:
-                return top[0], pos
-            kids, left = stack.pop()
 
 
 def _read_head(data: bytes, pos: int) -> tuple[int, str, int]:
@@ -313,6 +318,15 @@ def _read_jid(data: bytes, pos: int, b: int, end: int, span: bytes) -> tuple[str
             _JID_CACHE.clear()
         _JID_CACHE[span] = text
     return text, pos
+
+
+def _unpack_nibbles(data: bytes, start: int, end: int, head: int) -> str:
+    """The NIBBLE_8 text in ``data[start:end]`` (``head`` is its length byte)."""
+    try:
+        text = hexlify(data[start:end]).translate(_NIBBLE_FROM_HEX).decode("ascii")
+    except UnicodeDecodeError:
+        _bad_nibble(data, start, end)
+    return text[:-1] if head & 0x80 else text
 
 
 def _bad_nibble(data: bytes, start: int, end: int) -> NoReturn:
