@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from wamd.binary import Jid, Node
 from wamd.binary.jid import GROUP_SERVER
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from wamd.testing.server import FakeServer
     from wamd.testing.state import Account
 
-__all__ = ["Delivery", "MessageRouter", "device_hash"]
+__all__ = ["Delivery", "MessageRouter", "PhoneHandler", "device_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,22 @@ class Delivery:
     node: Node
 
 
+class PhoneHandler(Protocol):
+    """Something that takes the stanzas routed to a phone (device 0)."""
+
+    async def receive(self, node: Node) -> None:
+        """Process one stanza sent to the phone."""
+
+
 class MessageRouter:
     """Routes ``<message>`` and ``<receipt>`` stanzas between devices of the fake server.
 
     Records for tests: :attr:`deliveries` (every routed stanza) and
     :attr:`phone_inbox` (what was sent to phones, which nobody decrypts); neither is
-    kept when the server's ``record_transcripts`` is off (long runs).
+    kept when the server's ``record_transcripts`` is off (long runs). :attr:`phones`
+    maps phone numbers to a :class:`PhoneHandler` that gets what is sent to that phone
+    (a test's own messaging peer, which sends with :meth:`fan_out` and
+    :meth:`forward_receipt`).
     """
 
     def __init__(self, server: FakeServer) -> None:
@@ -63,6 +73,7 @@ class MessageRouter:
         self.phone_inbox: list[Delivery] = []
         self._damage: set[tuple[str, int]] = set()
         self._reject: dict[tuple[str, int], int] = {}
+        self.phones: dict[str, PhoneHandler] = {}
 
     def reject_next(self, phone_number: str, device: int, error: int = 479) -> None:
         """Refuse the next message a device sends: ``<ack error=N>``, delivered to nobody."""
@@ -96,6 +107,9 @@ class MessageRouter:
             else:
                 device.offline_queue.append(node)
                 how = "queued"
+        peer = self.phones.get(phone_number) if how == "phone" else None
+        if peer is not None:
+            await peer.receive(node)
         if server.record_transcripts:
             record = Delivery(phone_number, device_id, how, node)
             self.deliveries.append(record)
