@@ -14,6 +14,7 @@ and AES it saves the helpers' argument checks (a few µs per message).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +45,10 @@ __all__ = [
     "decrypt_with_state",
     "derive_message_keys",
     "encrypt_with_state",
+    "forget_private_key",
+    "load_private_key",
     "new_ephemeral",
+    "remember_private_key",
     "root_step",
 ]
 
@@ -101,13 +105,48 @@ def _agree(key: X25519PrivateKey, public: bytes) -> bytes:
         raise InvalidKeyError("peer ratchet key is not a usable X25519 public key") from None
 
 
+_LOADED_KEYS: dict[bytes, X25519PrivateKey] = {}
+_LOADED_KEYS_MAX = 1024
+
+
+def load_private_key(private: bytes) -> X25519PrivateKey:
+    """The X25519 key object for 32 private-key bytes, from a small cache when possible.
+
+    Loading a private key costs as much as an agreement, and a session's current ratchet
+    key is loaded again on every ratchet step after its record went through bytes. The
+    cache holds at most 1,024 keys, oldest out first, and a ratchet key leaves it as soon
+    as a step replaces it (:func:`forget_private_key`), so it keeps no key longer than the
+    records do.
+    """
+    key = _LOADED_KEYS.get(private)
+    if key is None:
+        key = X25519PrivateKey.from_private_bytes(private)
+        if len(_LOADED_KEYS) >= _LOADED_KEYS_MAX:
+            # StopIteration/RuntimeError: emptied or changed meanwhile by another thread.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                _LOADED_KEYS.pop(next(iter(_LOADED_KEYS)), None)
+        _LOADED_KEYS[private] = key
+    return key
+
+
+def remember_private_key(ephemeral: EphemeralKey) -> None:
+    """Put a freshly made ratchet key in the cache (it is loaded again at the next step)."""
+    if len(_LOADED_KEYS) < _LOADED_KEYS_MAX:
+        _LOADED_KEYS[ephemeral.private] = ephemeral.key
+
+
+def forget_private_key(private: bytes) -> None:
+    """Drop a private key from the cache (a ratchet key that was just replaced)."""
+    _LOADED_KEYS.pop(private, None)
+
+
 def _state_key(state: SessionState) -> X25519PrivateKey:
     cached = state.ephemeral_key_cache
     if cached is not None:
         # Only new_ephemeral() and this function fill the cache, always with this type
         # (an isinstance check against the ABC costs more than the lookup it guards).
         return cast(X25519PrivateKey, cached)
-    key = X25519PrivateKey.from_private_bytes(state.ephemeral_private)
+    key = load_private_key(state.ephemeral_private)
     state.ephemeral_key_cache = key
     return key
 
@@ -175,6 +214,8 @@ def _step(
     if old_sending is not None:
         state.previous_counter = old_sending.counter
     eph = new_ephemeral(keygen)
+    forget_private_key(state.ephemeral_private)
+    remember_private_key(eph)
     state.ephemeral_public = eph.public33
     state.ephemeral_private = eph.private
     state.ephemeral_key_cache = eph.key

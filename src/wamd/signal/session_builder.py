@@ -18,7 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from wamd.crypto import KeyPair, prefixed
 from wamd.errors import InvalidKeyError, UntrustedIdentityError
 from wamd.signal.keys import PreKeyBundle
-from wamd.signal.ratchet import KeyGen, add_sending_chain, new_ephemeral
+from wamd.signal.ratchet import (
+    KeyGen,
+    add_sending_chain,
+    load_private_key,
+    new_ephemeral,
+    remember_private_key,
+)
 from wamd.signal.session_record import (
     BASE_KEY_OURS,
     BASE_KEY_THEIRS,
@@ -39,11 +45,6 @@ def _dh(key: X25519PrivateKey, public: bytes) -> bytes:
         return key.exchange(X25519PublicKey.from_public_bytes(raw))
     except ValueError:
         raise InvalidKeyError("a peer key is not a usable X25519 public key") from None
-
-
-def _private(private: bytes) -> X25519PrivateKey:
-    # Loading a private key costs as much as an agreement: load each one once per setup.
-    return X25519PrivateKey.from_private_bytes(private)
 
 
 def master_secret_root(parts: list[bytes]) -> bytes:
@@ -88,13 +89,14 @@ def init_outgoing(
     _check_identity(record, bundle.identity_key, trust_new_identity)
     base = new_ephemeral(keygen)
     parts = [
-        _dh(_private(our_identity.private), bundle.signed_pre_key_public),
+        _dh(load_private_key(our_identity.private), bundle.signed_pre_key_public),
         _dh(base.key, bundle.identity_key),
         _dh(base.key, bundle.signed_pre_key_public),
     ]
     if bundle.pre_key_public is not None:
         parts.append(_dh(base.key, bundle.pre_key_public))
     ratchet = new_ephemeral(keygen)
+    remember_private_key(ratchet)
     state = SessionState(
         registration_id=bundle.registration_id,
         ephemeral_public=ratchet.public33,
@@ -130,14 +132,17 @@ def init_incoming_state(
 
     Its first ratchet step happens when the message's inner ``msg`` is decrypted.
     """
-    spk = _private(signed_pre_key.private)
+    spk = load_private_key(signed_pre_key.private)
     parts = [
         _dh(spk, message.identity_key),
-        _dh(_private(our_identity.private), message.base_key),
+        _dh(load_private_key(our_identity.private), message.base_key),
         _dh(spk, message.base_key),
     ]
     if one_time_pre_key is not None:
-        parts.append(_dh(_private(one_time_pre_key.private), message.base_key))
+        # A one-time pre-key is used once: load it without keeping it in the cache.
+        parts.append(
+            _dh(X25519PrivateKey.from_private_bytes(one_time_pre_key.private), message.base_key)
+        )
     return SessionState(
         registration_id=message.registration_id,
         ephemeral_public=prefixed(signed_pre_key.public),

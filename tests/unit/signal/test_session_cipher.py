@@ -356,3 +356,24 @@ def test_records_survive_the_json_form_mid_conversation(
                 text = json.dumps(party.record(peer).to_libsignal_json(), separators=(",", ":"))
                 back = SessionRecord.from_libsignal_json(json.loads(text))
                 party.sessions[peer] = back.serialize()
+
+
+def test_loaded_key_cache_is_bounded_and_forgets_replaced_ratchet_keys() -> None:
+    from wamd.signal import ratchet
+
+    pair = KeyPair.generate()
+    first = ratchet.load_private_key(pair.private)
+    assert ratchet.load_private_key(pair.private) is first
+    ratchet.forget_private_key(pair.private)
+    assert pair.private not in ratchet._LOADED_KEYS
+    for _ in range(ratchet._LOADED_KEYS_MAX + 10):
+        ratchet.load_private_key(KeyPair.generate().private)
+    assert len(ratchet._LOADED_KEYS) <= ratchet._LOADED_KEYS_MAX
+    # A ratchet step forgets the key it replaces.
+    alice, bob = _established()
+    old = bob.record(A).open_session()
+    assert old is not None
+    bob.decrypt(A, *alice.encrypt(B, b"x"))
+    alice.decrypt(B, *bob.encrypt(A, b"y"))
+    bob.decrypt(A, *alice.encrypt(B, b"step"))
+    assert old.ephemeral_private not in ratchet._LOADED_KEYS
