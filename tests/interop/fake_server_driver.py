@@ -134,6 +134,14 @@ class BaileysClient:
         """Baileys' groupLeave."""
         self.oracle.call("bc_group_leave", id=self.id, jid=jid)
 
+    def presence(self, kind: str, jid: str | None = None) -> None:
+        """Baileys' sendPresenceUpdate(kind, jid)."""
+        self.oracle.call("bc_presence", id=self.id, type=kind, jid=jid)
+
+    def presence_subscribe(self, jid: str) -> None:
+        """Baileys' presenceSubscribe(jid)."""
+        self.oracle.call("bc_presence_subscribe", id=self.id, jid=jid)
+
     def wait_text(self, text: str, timeout: float = 15.0) -> Event:
         """The messages.upsert event carrying ``text``."""
         return self.wait(lambda e: e["type"] == "message" and e.get("text") == text, timeout)

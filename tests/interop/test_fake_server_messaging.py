@@ -387,3 +387,27 @@ def test_server_refusing_a_message_marks_it_failed_in_baileys(
     alice.send_text(pn(BOB), "accepted")
     bob.wait_text("accepted")
     assert not any(e.get("text") == "refused" for e in bob.events)
+
+
+def test_typing_and_presence_reach_the_peer(
+    srv: ServerThread, baileys: Callable[..., BaileysClient], tmp_path: Path
+) -> None:
+    alice = paired(srv, baileys, tmp_path / "alice", ALICE, "Alice")
+    bob = paired(srv, baileys, tmp_path / "bob", BOB, "Bob")
+
+    def state_of(who: str, state: str) -> Callable[[Event], bool]:
+        def match(event: Event) -> bool:
+            presences = event.get("presences") or {}
+            return event["type"] == "presence" and any(
+                who in jid and p.get("lastKnownPresence") == state for jid, p in presences.items()
+            )
+
+        return match
+
+    bob.presence("composing", pn(ALICE))
+    alice.wait(state_of(BOB, "composing"))
+    bob.presence("paused", pn(ALICE))
+    alice.wait(state_of(BOB, "available"))  # Baileys reports "paused" as available
+
+    alice.presence_subscribe(pn(BOB))  # Bob (no push name in creds) never said available
+    alice.wait(state_of(BOB, "unavailable"))

@@ -238,6 +238,10 @@ class FakeConnection:
             name = node.attrs.get("name")
             if name and self.account is not None and node.attrs.get("type") == "available":
                 self.account.push_name = name
+            if self.phase is Phase.LOGGED_IN:
+                await self.server.presence.on_presence(self, node)
+        elif node.tag == "chatstate" and self.phase is Phase.LOGGED_IN:
+            await self.server.presence.on_chatstate(self, node)
 
     async def _on_iq(self, node: Node) -> None:
         kind = node.attrs.get("type")

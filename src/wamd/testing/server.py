@@ -33,6 +33,7 @@ from wamd.testing.linking import Linker
 from wamd.testing.messaging import MessageRouter
 from wamd.testing.offline import OfflineDelivery
 from wamd.testing.phone import FakePhone
+from wamd.testing.presence import PresenceHub
 from wamd.testing.records import HandshakeFailure, IqError, PairingFailure
 from wamd.testing.state import Account, Device
 
@@ -83,8 +84,9 @@ class FakeServer:
     :attr:`handshake_failures`, :attr:`iq_errors`, :attr:`unknown_iqs`,
     :attr:`pairing_failures`, :attr:`logins`; messaging (fake-server.md §7):
     :attr:`directory` (JIDs, usync, bundles), :attr:`messaging` (routing, with its
-    ``deliveries`` and ``phone_inbox``), :attr:`groups`. Faults: :attr:`faults` and the
-    ``send_stream_error`` / ``send_xmlstreamend`` / ``drop`` methods.
+    ``deliveries`` and ``phone_inbox``), :attr:`groups`, :attr:`presence`. Faults:
+    :attr:`faults` and the ``send_stream_error`` / ``send_xmlstreamend`` / ``drop``
+    methods.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class FakeServer:
         self.directory = Directory(self)
         self.messaging = MessageRouter(self)
         self.groups = GroupRegistry(self)
+        self.presence = PresenceHub(self)
         self._online: dict[tuple[str, int], FakeConnection] = {}
         self._ws_server: Server | None = None
         self._changed = asyncio.Event()

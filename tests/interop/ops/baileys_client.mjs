@@ -116,6 +116,9 @@ function watchMessages(client, sock) {
 	sock.ev.on('groups.update', updates => {
 		for (const g of updates) record(client, { type: 'group-update', id: g.id, subject: g.subject ?? null })
 	})
+	sock.ev.on('presence.update', u => {
+		record(client, { type: 'presence', id: u.id, presences: u.presences })
+	})
 	sock.ev.on('groups.upsert', groups => {
 		for (const g of groups) {
 			record(client, {
@@ -260,6 +263,20 @@ export const ops = {
 		const client = get(id)
 		if (!client.sock) throw new Error('client has no open socket')
 		await client.sock.groupLeave(jid)
+		return true
+	},
+	// sendPresenceUpdate(type, jid): available / unavailable / composing / paused / recording.
+	async bc_presence({ id, type, jid }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		await client.sock.sendPresenceUpdate(type, jid)
+		return true
+	},
+	// presenceSubscribe(jid).
+	async bc_presence_subscribe({ id, jid }) {
+		const client = get(id)
+		if (!client.sock) throw new Error('client has no open socket')
+		await client.sock.presenceSubscribe(jid)
 		return true
 	},
 	// groupMetadata(jid) as plain JSON.

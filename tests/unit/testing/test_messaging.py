@@ -235,3 +235,32 @@ async def test_no_delivery_records_when_transcripts_are_off() -> None:
         assert server.messaging.deliveries == [] and server.messaging.phone_inbox == []
         await alice.close()
         await bob.close()
+
+
+async def test_presence_subscription_and_chatstates_are_forwarded_live() -> None:
+    async with FakeServer() as server:
+        a1, b1 = add_device(server, ALICE, 1), add_device(server, BOB, 1)
+        alice, bob = await online(server, a1), await online(server, b1)
+        await alice.send(Node("presence", {"to": f"{B_LID}@lid", "type": "subscribe", "id": "p1"}))
+        first = await alice.expect("presence")
+        assert first.attrs == {"from": f"{B_LID}@lid", "type": "unavailable", "last": "deny"}
+        await bob.send(Node("presence", {"name": "Bobby", "type": "available"}))
+        now = await alice.expect("presence")
+        assert now.attrs == {"from": f"{B_LID}@lid", "type": "available"}
+        assert server.accounts[BOB].push_name == "Bobby"
+        await bob.send(Node("presence", {"name": "Bobby", "type": "unavailable"}))
+        gone = await alice.expect("presence")
+        assert gone.attrs["type"] == "unavailable" and gone.attrs["last"].isdigit()
+
+        typing = Node(
+            "chatstate",
+            {"from": f"{BOB}:1@s.whatsapp.net", "to": f"{ALICE}@s.whatsapp.net"},
+            [Node("composing", {})],
+        )
+        await bob.send(typing)
+        state = await alice.expect("chatstate")
+        assert state.attrs == {"from": f"{BOB}@s.whatsapp.net"}
+        assert [c.tag for c in state.children()] == ["composing"]
+        assert server.messaging.deliveries == []  # ephemeral: never routed or queued
+        await alice.close()
+        await bob.close()
