@@ -42,6 +42,8 @@ _BINARY_20 = 253
 _BINARY_32 = 254
 _NIBBLE_8 = 255
 
+# List size -> number of attribute pairs.
+_PAIRS: tuple[int, ...] = tuple((size - 1) >> 1 for size in range(256))
 # Byte -> token string for single-byte tokens 1..235, None for every other tag byte.
 _SINGLE: tuple[str | None, ...] = tuple(
     SINGLE_BYTE_TOKENS[b] if 1 <= b < len(SINGLE_BYTE_TOKENS) else None for b in range(256)
@@ -54,6 +56,7 @@ _DOUBLE: tuple[str, ...] = tuple(token for tokens in DOUBLE_BYTE_TOKENS for toke
 _NIBBLE_FROM_HEX = bytes.maketrans(b"abcdef", b"-.\xff\xff\xff\x00")
 # Decoded JIDs by their wire bytes (see decode_node); cleared when it reaches the bound.
 _JID_CACHE: dict[bytes, str] = {}
+_JID_CACHE_GET = _JID_CACHE.get
 _JID_CACHE_SIZE = 4096
 _AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
 
@@ -81,6 +84,8 @@ def decode_node(
         if pos >= size_all:
             raise NodeDecodeError(f"no node after the flags byte (offset {pos})")
         single = _SINGLE
+        pairs = _PAIRS
+        jid_get = _JID_CACHE_GET
         new = object.__new__
         node_cls = Node
         stack: list[tuple[list[Node], int]] = []
@@ -94,10 +99,11 @@ def decode_node(
                 pos += 3
                 if not size or tag is None:
                     tag, pos = _read_tag(data, pos - 1, size)
+                n_attrs = pairs[size]
             else:
                 size, tag, pos = _read_head(data, pos)
+                n_attrs = (size - 1) >> 1
             attrs: dict[str, str] = {}
-            n_attrs = (size - 1) >> 1
             while n_attrs:
                 n_attrs -= 1
                 key = single[data[pos]]
@@ -123,7 +129,7 @@ def decode_node(
                         # data[pos + 1] exists in any valid JID_PAIR).
                         end = pos + 3 + (data[pos + 1] & 0x7F)
                         span = data[pos - 1 : end]
-                        text = _JID_CACHE.get(span)
+                        text = jid_get(span)
                         if text is None:
                             text, pos = _read_jid(data, pos, b, end, span)
                         else:
@@ -145,7 +151,7 @@ def decode_node(
                         if data[pos + 2] == 255:
                             end = pos + 4 + (data[pos + 3] & 0x7F)
                             span = data[pos - 1 : end]
-                            text = _JID_CACHE.get(span)
+                            text = jid_get(span)
                             if text is None:
                                 text, pos = _read_jid(data, pos, b, end, span)
                             else:
