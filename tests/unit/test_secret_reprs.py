@@ -555,7 +555,7 @@ def _linking_state_case() -> tuple[object, list[bytes]]:
 
 
 NOT_SECRET: dict[str, str] = {
-    "wamd.auth.backends.native._Sealer": "private helper; default object repr shows nothing",
+    "wamd.auth._seal.Sealer": "private helper; default object repr shows nothing",
     "wamd.auth.keystore._TransactionContext": "its _key is a transaction key (a JID), not a key",
     "wamd.client.config.ClientConfig": "holds the public server root key and a callback",
     "wamd.client.connect._Connect": "private awaitable; default object repr",

@@ -13,7 +13,7 @@ import urllib.parse
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from wamd.auth.backends.native import _CHECK_CATEGORY, _CHECK_PLAINTEXT, _CREDS_CATEGORY, _Sealer
+from wamd.auth._seal import CHECK_CATEGORY, CHECK_PLAINTEXT, CREDS_CATEGORY, Sealer
 from wamd.errors import AuthStateError, CorruptStoreError, StoreKeyError, UsageError
 
 if TYPE_CHECKING:
@@ -32,9 +32,6 @@ __all__ = [
     "redact_url",
     "verify_key_check",
 ]
-
-Sealer = _Sealer
-CREDS_CATEGORY = _CREDS_CATEGORY
 
 
 def import_driver(module: str, extra: str) -> ModuleType:
@@ -82,7 +79,7 @@ def lock_number(client_id: str) -> int:
 
 def make_key_check(sealer: Sealer) -> bytes:
     """The sealed check value stored with a new encrypted account."""
-    return sealer.seal(_CHECK_CATEGORY, "", _CHECK_PLAINTEXT)
+    return sealer.seal(CHECK_CATEGORY, "", CHECK_PLAINTEXT)
 
 
 def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> None:
@@ -96,10 +93,10 @@ def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> 
         raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
     if check is not None and sealer is not None:
         try:
-            plain = sealer.open(_CHECK_CATEGORY, "", check)
+            plain = sealer.open(CHECK_CATEGORY, "", check)
         except CorruptStoreError:
             raise StoreKeyError(f"{where}: wrong encryption_key") from None
-        if plain != _CHECK_PLAINTEXT:
+        if plain != CHECK_PLAINTEXT:
             raise StoreKeyError(f"{where}: wrong encryption_key")
 
 

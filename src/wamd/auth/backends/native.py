@@ -40,13 +40,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from wamd.auth._seal import CHECK_CATEGORY, CHECK_PLAINTEXT, CREDS_CATEGORY, Sealer
 from wamd.auth.creds import AuthCreds
 from wamd.auth.state import AuthHandle, open_auth_state
-from wamd.crypto import aes_gcm_decrypt, aes_gcm_encrypt
 from wamd.errors import (
     AuthStateError,
     CorruptStoreError,
-    CryptoError,
     InsecureStoreError,
     StoreKeyError,
     StoreLockedError,
@@ -78,11 +77,6 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE accounts ADD COLUMN key_check BLOB",),
 }
 
-_CREDS_CATEGORY = "\x00creds"
-_CHECK_CATEGORY = "\x00key-check"
-_CHECK_PLAINTEXT = b"wamd native store key check v1"
-_SEAL_VERSION = 1
-_NONCE = 12
 _SELECT_MANY = "SELECT id, value FROM keys WHERE client_id = ? AND category = ?"
 _ID_CHUNK = 500  # ids per SELECT, well below SQLite's bound-parameter limit
 
@@ -121,44 +115,6 @@ def _create_or_migrate(conn: sqlite3.Connection, where: str, target: int = SCHEM
     if 0 < found < target:
         _log.info("migrated %s from schema version %d to %d", where, found, target)
     return found
-
-
-def _aad(client_id: str, category: str, key_id: str) -> bytes:
-    parts = [client_id.encode(), category.encode(), key_id.encode()]
-    return b"wamd-native\x00" + b"".join(len(p).to_bytes(4, "big") + p for p in parts)
-
-
-class _Sealer:
-    """AES-256-GCM sealing of values bound to their (client_id, category, id)."""
-
-    __slots__ = ("_client_id", "_key", "_where")
-
-    def __init__(self, key: bytes, client_id: str, where: str) -> None:
-        self._key = key
-        self._client_id = client_id
-        self._where = where
-
-    def seal(self, category: str, key_id: str, plain: bytes) -> bytes:
-        nonce = os.urandom(_NONCE)
-        aad = _aad(self._client_id, category, key_id)
-        return bytes([_SEAL_VERSION]) + nonce + aes_gcm_encrypt(self._key, nonce, plain, aad)
-
-    def open(self, category: str, key_id: str, sealed: bytes) -> bytes:
-        if len(sealed) < 1 + _NONCE + 16 or sealed[0] != _SEAL_VERSION:
-            raise CorruptStoreError(
-                f"{self._where}: value {category}/{key_id} is not a sealed value "
-                "(was it written without encryption?)"
-            )
-        nonce = sealed[1 : 1 + _NONCE]
-        try:
-            return aes_gcm_decrypt(
-                self._key, nonce, sealed[1 + _NONCE :], _aad(self._client_id, category, key_id)
-            )
-        except CryptoError:
-            raise CorruptStoreError(
-                f"{self._where}: value {category}/{key_id} failed authentication "
-                "(damaged, or moved from another row)"
-            ) from None
 
 
 def _prepare_path(path: Path) -> None:
@@ -224,7 +180,7 @@ class NativeBackend:
         executor: ThreadPoolExecutor,
         conn: sqlite3.Connection,
         lock_fd: int,
-        sealer: _Sealer | None,
+        sealer: Sealer | None,
     ) -> None:
         self._path = path
         self._client_id = client_id
@@ -403,7 +359,7 @@ class NativeBackend:
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        return self._unseal(_CREDS_CATEGORY, "", row[0])
+        return self._unseal(CREDS_CATEGORY, "", row[0])
 
     async def save_creds(self, creds: AuthCreds) -> None:
         """Replace this account's creds; durable when it returns."""
@@ -413,7 +369,7 @@ class NativeBackend:
     def _save_creds_sync(self, data: bytes) -> None:
         self._conn.execute(
             "UPDATE accounts SET creds = ? WHERE client_id = ?",
-            (self._seal(_CREDS_CATEGORY, "", data), self._client_id),
+            (self._seal(CREDS_CATEGORY, "", data), self._client_id),
         )
 
     async def close(self) -> None:
@@ -444,7 +400,7 @@ def _guarded(where: str, fn: Callable[..., _T], *args: object) -> _T:
 
 def _connect(
     path: Path, client_id: str, encryption_key: bytes | None
-) -> tuple[sqlite3.Connection, _Sealer | None]:
+) -> tuple[sqlite3.Connection, Sealer | None]:
     """Open the database (on the store's thread), migrate it, and set up the account."""
     where = str(path)
     try:
@@ -468,15 +424,15 @@ def _connect(
 
 def _setup_account(
     conn: sqlite3.Connection, path: Path, client_id: str, key: bytes | None
-) -> _Sealer | None:
+) -> Sealer | None:
     """Create the account row if missing, and check the encryption key against it."""
     where = f"{path} (client_id {client_id!r})"
-    sealer = _Sealer(key, client_id, where) if key is not None else None
+    sealer = Sealer(key, client_id, where) if key is not None else None
     row = conn.execute(
         "SELECT key_check FROM accounts WHERE client_id = ?", (client_id,)
     ).fetchone()
     if row is None:
-        check = sealer.seal(_CHECK_CATEGORY, "", _CHECK_PLAINTEXT) if sealer else None
+        check = sealer.seal(CHECK_CATEGORY, "", CHECK_PLAINTEXT) if sealer else None
         conn.execute(
             "INSERT INTO accounts (client_id, creds, key_check) VALUES (?, NULL, ?)",
             (client_id, check),
@@ -492,10 +448,10 @@ def _setup_account(
         raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
     if check is not None and sealer is not None:
         try:
-            plain = sealer.open(_CHECK_CATEGORY, "", bytes(check))
+            plain = sealer.open(CHECK_CATEGORY, "", bytes(check))
         except CorruptStoreError:
             raise StoreKeyError(f"{where}: wrong encryption_key") from None
-        if plain != _CHECK_PLAINTEXT:
+        if plain != CHECK_PLAINTEXT:
             raise StoreKeyError(f"{where}: wrong encryption_key")
     return sealer
 
