@@ -578,10 +578,7 @@ NOT_SECRET: dict[str, str] = {
 }
 """Classes whose matching attribute names hold no secret, and why."""
 
-XFAIL_CASES = {
-    "wamd.client.linking.LinkingState": "the dataclass repr shows the pairing code and its "
-    "ref; owner: client (field(repr=False) on code and code_ref)",
-}
+XFAIL_CASES: dict[str, str] = {}
 
 
 def test_every_class_that_may_hold_secrets_has_a_case_or_a_reason() -> None:

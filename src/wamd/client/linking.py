@@ -50,8 +50,8 @@ class LinkingState:
     """Linking progress: QR codes shown so far (across sockets) and this socket's code."""
 
     shown: int = 0
-    code: str | None = None
-    code_ref: bytes | None = None
+    code: str | None = field(default=None, repr=False)
+    code_ref: bytes | None = field(default=None, repr=False)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     paired: bool = False
 
