@@ -57,6 +57,7 @@ _NIBBLE_FROM_HEX = bytes.maketrans(b"abcdef", b"-.\xff\xff\xff\x00")
 # Decoded JIDs by their wire bytes (see decode_node); cleared when it reaches the bound.
 _JID_CACHE: dict[bytes, str] = {}
 _JID_CACHE_GET = _JID_CACHE.get
+_NEW = object.__new__
 _JID_CACHE_SIZE = 4096
 _AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
 
@@ -86,7 +87,7 @@ def decode_node(
         single = _SINGLE
         pairs = _PAIRS
         jid_get = _JID_CACHE_GET
-        new = object.__new__
+        new = _NEW
         node_cls = Node
         stack: list[tuple[list[Node], int]] = []
         top: list[Node] = []
@@ -184,11 +185,11 @@ def decode_node(
             if size & 1:
                 node.content = None
             else:
+                # ``pos`` stays on the content's tag byte until the content is read.
                 b = data[pos]
-                pos += 1
                 if b == 248:  # LIST_8: descend into the children
-                    count = data[pos]
-                    pos += 1
+                    count = data[pos + 1]
+                    pos += 2
                     children: list[Node] = []
                     node.content = children
                     if count:
@@ -201,28 +202,26 @@ def decode_node(
                         left = count
                         continue
                 elif b == 252:  # BINARY_8
-                    end = pos + 1 + data[pos]
+                    end = pos + 2 + data[pos + 1]
                     if end > size_all:
-                        raise NodeDecodeError(
-                            f"BINARY_8 content at offset {pos - 1} runs past the end"
-                        )
-                    node.content = data[pos + 1 : end]
+                        raise NodeDecodeError(f"BINARY_8 content at offset {pos} runs past the end")
+                    node.content = data[pos + 2 : end]
                     pos = end
                 elif b == 253:  # BINARY_20
                     end = (
                         pos
-                        + 3
-                        + (((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2])
+                        + 4
+                        + (((data[pos + 1] & 0x0F) << 16) | (data[pos + 2] << 8) | data[pos + 3])
                     )
                     if end > size_all:
                         raise NodeDecodeError(
-                            f"BINARY_20 content at offset {pos - 1} runs past the end"
+                            f"BINARY_20 content at offset {pos} runs past the end"
                         )
-                    node.content = data[pos + 3 : end]
+                    node.content = data[pos + 4 : end]
                     pos = end
                 elif b == 249:  # LIST_16
-                    count = (data[pos] << 8) | data[pos + 1]
-                    pos += 2
+                    count = (data[pos + 1] << 8) | data[pos + 2]
+                    pos += 3
                     children = []
                     node.content = children
                     if count:
@@ -235,13 +234,16 @@ def decode_node(
                         left = count
                         continue
                 elif b == 254:  # BINARY_32
-                    node.content, pos = _read_long_binary(data, pos, b)
+                    node.content, pos = _read_long_binary(data, pos + 1, b)
                 elif b == 0:  # LIST_EMPTY: an empty child list
                     node.content = []
+                    pos += 1
                 else:
                     text = single[b]
                     if text is None:
-                        text, pos = _read_string(data, pos, b, 0)
+                        text, pos = _read_string(data, pos + 1, b, 0)
+                    else:
+                        pos += 1
                     node.content = text
 
             while not left:
