@@ -107,74 +107,73 @@ def decode_node(
             attrs: dict[str, str] = {}
             while n_attrs:
                 n_attrs -= 1
+                # ``pos`` stays on the key byte: the value's tag byte is at ``pos + 1``.
                 key = single[data[pos]]
                 if key is None:
                     b = data[pos]
                     if 236 <= b <= 239:  # DICTIONARY_0..3
                         key = _DOUBLE[((b - 236) << 8) | data[pos + 1]]
-                        b = data[pos + 2]
-                        pos += 3
+                        pos += 1
                     else:
                         key, pos = _read_string(data, pos + 1, b, 0)
-                        b = data[pos]
-                        pos += 1
-                else:
-                    b = data[pos + 1]
-                    pos += 2
+                        pos -= 1
+                b = data[pos + 1]
                 text = single[b]
                 if text is None:
                     # JIDs repeat a lot: the common shapes (numeric user packed as NIBBLE_8,
                     # token server) are cached by their wire bytes.
                     if b == 250:  # JID_PAIR: user, then one server token byte
                         # Cached spans all start fa ff, so a non-nibble user never hits (and
-                        # data[pos + 1] exists in any valid JID_PAIR).
-                        end = pos + 3 + (data[pos + 1] & 0x7F)
-                        span = data[pos - 1 : end]
+                        # data[pos + 3] exists in any valid JID_PAIR).
+                        end = pos + 5 + (data[pos + 3] & 0x7F)
+                        span = data[pos + 1 : end]
                         text = jid_get(span)
                         if text is None:
-                            text, pos = _read_jid(data, pos, b, end, span)
+                            text, pos = _read_jid(data, pos + 2, b, end, span)
                         else:
                             pos = end
                     elif b == 255:  # NIBBLE_8
-                        head = data[pos]
-                        end = pos + 1 + (head & 0x7F)
+                        head = data[pos + 2]
+                        end = pos + 3 + (head & 0x7F)
                         if end > size_all:
                             raise NodeDecodeError(
-                                f"packed string at offset {pos - 1} runs past the end"
+                                f"packed string at offset {pos + 1} runs past the end"
                             )
-                        text = data[pos + 1 : end].hex()
+                        text = data[pos + 3 : end].hex()
                         # Digits only (even length) is the common case; anything else
                         # ('-', '.', the odd-length terminator, bad codes) takes the table.
                         if head & 0x80 or not text.isdecimal():
-                            text = _unpack_nibbles(data, pos + 1, end, head)
+                            text = _unpack_nibbles(data, pos + 3, end, head)
                         pos = end
                     elif b == 247:  # AD_JID: domain type, device, user
-                        if data[pos + 2] == 255:
-                            end = pos + 4 + (data[pos + 3] & 0x7F)
-                            span = data[pos - 1 : end]
+                        if data[pos + 4] == 255:
+                            end = pos + 6 + (data[pos + 5] & 0x7F)
+                            span = data[pos + 1 : end]
                             text = jid_get(span)
                             if text is None:
-                                text, pos = _read_jid(data, pos, b, end, span)
+                                text, pos = _read_jid(data, pos + 2, b, end, span)
                             else:
                                 pos = end
                         else:
-                            text, pos = _read_string(data, pos, b, 0)
+                            text, pos = _read_string(data, pos + 2, b, 0)
                     elif 236 <= b <= 239:  # DICTIONARY_0..3
-                        text = _DOUBLE[((b - 236) << 8) | data[pos]]
-                        pos += 1
+                        text = _DOUBLE[((b - 236) << 8) | data[pos + 2]]
+                        pos += 3
                     elif b == 251:  # HEX_8
-                        head = data[pos]
-                        end = pos + 1 + (head & 0x7F)
+                        head = data[pos + 2]
+                        end = pos + 3 + (head & 0x7F)
                         if end > size_all:
                             raise NodeDecodeError(
-                                f"packed string at offset {pos - 1} runs past the end"
+                                f"packed string at offset {pos + 1} runs past the end"
                             )
-                        text = data[pos + 1 : end].hex().upper()
+                        text = data[pos + 3 : end].hex().upper()
                         if head & 0x80:
                             text = text[:-1]
                         pos = end
                     else:
-                        text, pos = _read_string(data, pos, b, 0)
+                        text, pos = _read_string(data, pos + 2, b, 0)
+                else:
+                    pos += 2
                 attrs[key] = text
 
             node = new(node_cls)
