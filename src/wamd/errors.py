@@ -29,6 +29,7 @@ __all__ = [
     "InvalidVersionError",
     "JidError",
     "MessageError",
+    "MessageRejectedError",
     "MigrationError",
     "NoSessionError",
     "NodeDecodeError",
@@ -216,6 +217,14 @@ class PreKeyFetchError(MessageError):
 
 class SendError(MessageError):
     """A message could not be encrypted for any of its recipient devices."""
+
+
+class MessageRejectedError(SendError):
+    """The server refused a message we sent (``<ack error=..>``); ``code`` is its error."""
+
+    def __init__(self, message: str, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # --- connection --------------------------------------------------------------------------

@@ -19,9 +19,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
+from wamd._proto.message_pb2 import Message as MessageProto
 from wamd.auth import AuthHandle, AuthState
 from wamd.binary import Node
 from wamd.client import handlers as _handlers
+from wamd.client import messaging as _messaging
 from wamd.client.config import ClientConfig
 from wamd.client.emitter import EventEmitter
 from wamd.client.socket import NoiseSocket, open_noise_socket
@@ -94,6 +96,7 @@ class Connection:
         self.server_time_offset = 0.0
         self.linking = _handlers.LinkingState()
         self.link_unconfirmed = False
+        self._messaging: _messaging.Messaging | None = None
 
     def __repr__(self) -> str:
         me = self.state.creds.me.id if self.state.creds.me else None
@@ -208,6 +211,49 @@ class Connection:
                 text,
             )
         return reply
+
+    async def send_text(self, chat: str, text: str) -> str:
+        """Send the text ``text`` to ``chat`` (a user or group JID); returns the message id.
+
+        Returns once the server acked the message; raises
+        :class:`~wamd.errors.MessageRejectedError` (with the server's ``code``) if it
+        refused it, :class:`~wamd.errors.TimeoutError_` if it did not answer.
+        """
+        return await self.messaging.send(chat, _messaging.text(text))
+
+    async def send_message(
+        self, chat: str, message: MessageProto, *, message_id: str | None = None
+    ) -> str:
+        """Send a ``wamd._proto.message_pb2.Message`` to ``chat``; as :meth:`send_text`."""
+        return await self.messaging.send(chat, message, message_id)
+
+    async def mark_read(self, chat: str, ids: list[str], sender: str | None = None) -> None:
+        """Tell ``chat`` the messages ``ids`` were read (``sender``: their author, in groups)."""
+        now = int(self.clock() + self.server_time_offset)
+        await self.send_node(_messaging.read_receipt(chat, ids, sender, now))
+
+    @property
+    def messaging(self) -> _messaging.Messaging:
+        """The messaging state (Signal repository, sender, receiver) of the linked device."""
+        current = self._messaging
+        if current is None or current.creds is not self.state.creds:
+            current = self._messaging = _messaging.Messaging(self)
+        return current
+
+    def expect_answer(self, stanza_id: str) -> asyncio.Future[Node]:
+        """A future the reader resolves with the ack or iq answer ``stanza_id`` gets.
+
+        Failed with :class:`~wamd.errors.ConnectionClosedError` if the socket ends
+        first; give it back with :meth:`drop_answer`.
+        """
+        future: asyncio.Future[Node] = asyncio.get_running_loop().create_future()
+        self._waiters[stanza_id] = future
+        return future
+
+    def drop_answer(self, stanza_id: str, future: asyncio.Future[Node]) -> None:
+        """Stop waiting for the answer :meth:`expect_answer` gave ``future`` for."""
+        if self._waiters.get(stanza_id) is future:
+            del self._waiters[stanza_id]
 
     async def close(self) -> None:
         """Close the connection for good; returns once no task or socket is left.
@@ -438,7 +484,10 @@ class Connection:
         return self._end
 
     def _resolve_waiter(self, node: Node) -> bool:
-        if node.tag not in ("iq", "ack") or node.attrs.get("type") not in ("result", "error"):
+        message_ack = node.tag == "ack" and node.attrs.get("class") == "message"
+        if not message_ack and (
+            node.tag not in ("iq", "ack") or node.attrs.get("type") not in ("result", "error")
+        ):
             return False
         future = self._waiters.get(node.attrs.get("id", ""))
         if future is None or future.done():

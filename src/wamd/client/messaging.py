@@ -1,0 +1,207 @@
+"""Messages over a live connection: send, receive, receipts, acks and retries (§6.8–§6.10).
+
+:class:`Messaging` wires the sans-IO core of :mod:`wamd.messages` to a
+:class:`~wamd.client.Connection`: sending runs usync and pre-key fetches through
+``Connection.query`` and waits for the server's ``<ack class="message">``; an incoming
+``<message>`` is decrypted by a :class:`~wamd.messages.MessageReceiver` (its key changes
+committed in one key-store transaction) and only then answered (receipt, or retry receipt
+and nack) and announced as a :class:`~wamd.events.Message`; a ``<receipt>`` is acked and
+announced as a :class:`~wamd.events.Receipt`, and a retry receipt about one of our
+messages makes us send it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from wamd._proto.message_pb2 import Message
+from wamd.auth.creds import AuthCreds
+from wamd.binary import Jid, Node
+from wamd.errors import JidError, MessageRejectedError, StanzaError, TimeoutError_, UsageError
+from wamd.messages import (
+    Me,
+    MessageReceiver,
+    MessageSender,
+    OutgoingMessage,
+    build_ack,
+    build_receipt,
+    parse_receipt,
+    parse_retry_receipt,
+    text_message,
+)
+from wamd.signal.repository import SignalRepository
+
+if TYPE_CHECKING:
+    from wamd.client.connection import Connection
+
+__all__ = [
+    "ACK_TIMEOUT",
+    "Messaging",
+    "group_members",
+    "on_devices_notification",
+    "on_message",
+    "on_receipt",
+]
+
+ACK_TIMEOUT = 30.0
+"""Seconds to wait for the server's ack of a sent message."""
+
+_GROUP_SERVER = "g.us"
+
+
+class Messaging:
+    """The messaging state of one connection: its Signal repository, sender and receiver.
+
+    Built from the connection's auth state once the device is linked; rebuilt when the
+    creds object is replaced (after :meth:`Connection.clear_auth_state`).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        creds = conn.state.creds
+        if creds.me is None:
+            raise UsageError("this device is not linked yet: cannot send or receive messages")
+        self._conn = conn
+        self.creds: AuthCreds = creds
+        self.repo = SignalRepository(
+            conn.state.keys, creds.local_identity(), now_ms=lambda: int(self._now() * 1000)
+        )
+        self.receiver = MessageReceiver(self.repo, creds)
+        self.sender = MessageSender(
+            self.repo, Me.from_creds(creds), conn.query, now_s=lambda: int(self._now())
+        )
+
+    def _now(self) -> float:
+        return time.time() + self._conn.server_time_offset
+
+    def refresh_me(self) -> None:
+        """Take our JIDs from the creds again (our LID arrives with ``<success>``)."""
+        me = Me.from_creds(self.creds)
+        if me != self.sender.me:
+            self.sender.me = me
+
+    async def send(self, chat: str, message: Message, message_id: str | None = None) -> str:
+        """Encrypt ``message`` for ``chat``, send it, wait for the server's ack; its id."""
+        self.refresh_me()
+        try:
+            target = Jid.parse(chat)
+        except JidError as exc:
+            raise UsageError(f"cannot send to {chat!r}: {exc}") from None
+        if target.server == _GROUP_SERVER:
+            mode, members = await group_members(self._conn, str(target))
+            out = await self.sender.send_group(
+                str(target), members, message, addressing_mode=mode, message_id=message_id
+            )
+        elif target.is_user:
+            out = await self.sender.send(str(target), message, message_id=message_id)
+        else:
+            raise UsageError(f"cannot send to {chat!r}: not a user or group JID")
+        await self.send_and_wait_ack(out)
+        return out.id
+
+    async def send_and_wait_ack(self, out: OutgoingMessage) -> None:
+        """Send a built stanza and wait for ``<ack class="message">`` (error codes raise)."""
+        conn = self._conn
+        future = conn.expect_answer(out.id)
+        try:
+            await conn.send_node(out.stanza)
+            async with asyncio.timeout(ACK_TIMEOUT):
+                ack = await future
+        except TimeoutError:
+            raise TimeoutError_(
+                f"the server did not ack message {out.id} within {ACK_TIMEOUT} s"
+            ) from None
+        finally:
+            conn.drop_answer(out.id, future)
+        error = ack.attrs.get("error")
+        if error:
+            code = int(error) if error.isdigit() else None
+            raise MessageRejectedError(
+                f"the server refused message {out.id} to {out.stanza.attrs.get('to')}: "
+                f"error {error}",
+                code,
+            )
+
+
+async def group_members(conn: Connection, group: str) -> tuple[str, list[str]]:
+    """The addressing mode and member user JIDs of ``group`` (a metadata query)."""
+    reply = await conn.query(
+        Node(
+            "iq",
+            {"to": group, "type": "get", "xmlns": "w:g2"},
+            [Node("query", {"request": "interactive"})],
+        )
+    )
+    node = reply.get_child("group")
+    if node is None:
+        raise StanzaError(f"group metadata of {group} has no <group>")
+    members = [j for p in node.children("participant") if (j := p.attrs.get("jid"))]
+    mode = node.attrs.get("addressing_mode") or "pn"
+    return mode, members
+
+
+async def on_message(conn: Connection, node: Node) -> None:
+    """An incoming ``<message>``: decrypt, answer after the commit, then announce it."""
+    messaging = conn.messaging
+    result = await messaging.receiver.receive(node)
+    for reply in result.replies:
+        await conn.send_node(reply)
+    if result.creds_changed:
+        await conn.creds_changed(*sorted(result.creds_changed))
+    if result.message is not None:
+        await conn.emit(result.message.to_event())
+    elif result.failure is not None:
+        conn.log.info(
+            "message %s from %s not decrypted (%s)",
+            result.failure.id,
+            result.failure.sender,
+            result.failure.error_type,
+        )
+
+
+async def on_receipt(conn: Connection, node: Node) -> None:
+    """An incoming ``<receipt>``: ack it, announce it, and resend on a retry receipt."""
+    await conn.send_node(build_ack(node))
+    try:
+        event = parse_receipt(node)
+    except StanzaError as exc:
+        conn.log.info("ignoring a receipt: %s", exc)
+        return
+    await conn.emit(event)
+    if node.attrs.get("type") != "retry":
+        return
+    messaging = conn.messaging
+    messaging.refresh_me()
+    request = parse_retry_receipt(node)
+    out = await messaging.sender.resend(request)
+    if out is None:
+        return
+    conn.log.info("resending message %s to %s (retry %d)", out.id, request.sender, request.count)
+    await conn.send_node(out.stanza)
+
+
+async def on_devices_notification(conn: Connection, node: Node) -> None:
+    """A contact's device list changed: forget it (asked again at the next send), ack."""
+    try:
+        user = node.attrs.get("from")
+        if user and conn.state.creds.me is not None:
+            conn.messaging.sender.forget_devices(user)
+            lid = node.attrs.get("lid")
+            if lid:
+                conn.messaging.sender.forget_devices(lid)
+    except (JidError, UsageError) as exc:
+        conn.log.info("devices notification not understood: %s", exc)
+    finally:
+        await conn.send_node(build_ack(node))
+
+
+def read_receipt(chat: str, ids: Sequence[str], sender: str | None, now_s: int) -> Node:
+    """The read receipt for ``ids`` of ``chat`` (``sender``: the author, in groups)."""
+    return build_receipt(chat, list(ids), participant=sender, type="read", t=now_s)
+
+
+def text(value: str) -> Message:
+    """A text message (re-exported for the connection's ``send_text``)."""
+    return text_message(value)
