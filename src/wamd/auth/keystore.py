@@ -13,8 +13,10 @@
   key, held until the commit is durable); different keys run concurrently.
 - Group commit: commits that arrive while the backend is busy writing are merged and
   written together by the next backend ``write`` (one atomic, durable write, so one
-  fsync). Every caller still returns from its commit only after the write that holds
-  its changes is durable.
+  fsync); they all wait on one future per batch. Every caller still returns from its
+  commit only after the write that holds its changes is durable. A committer cancelled
+  while its batch is being written keeps its key's lock until the write is over (its
+  changes cannot be called back), then sees the cancellation.
 - A bounded read cache (``cache_size`` entries, misses included) saves backend reads;
   it is updated by every commit and never fed by a read that overlapped a write. It
   relies on all writes going through this store, which the backends' account locks
@@ -127,19 +129,32 @@ def _merge(batches: Iterable[_Changes]) -> _Changes:
     return merged
 
 
-async def _outlive(writer: asyncio.Task[None]) -> None:
-    """Wait for ``writer`` to finish, through any number of cancellations.
+class _BatchDone(asyncio.Future[None]):
+    """The future every commit of one batch awaits; a waiter's cancellation cannot cancel it.
 
-    A committer cancelled while waiting lands here: its changes are queued and cannot be
-    called back, so it keeps its transaction's lock until the writer has written them.
+    Cancelling a task cancels the future it awaits. Here that would fail every other
+    commit of the batch, so :meth:`cancel` refuses: the task then sees its cancellation
+    when the batch is settled (its changes were already handed to the writer).
     """
-    while not writer.done():
-        try:
-            await asyncio.shield(writer)
-        except asyncio.CancelledError:
-            continue
-        except Exception:  # the writer's own failure is reported to each committer
-            break
+
+    def cancel(self, msg: object | None = None) -> bool:
+        return False
+
+    def abandon(self) -> None:
+        """Cancel for real: the writer died, so nothing of the batch is known written."""
+        super().cancel()
+
+
+class _Batch:
+    """Commits to be written together, the future they await, and who of them failed."""
+
+    __slots__ = ("commits", "done", "failures")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.commits: list[_Changes] = []
+        self.done = _BatchDone(loop=loop)
+        # Index in ``commits`` -> the error its own write raised (only after a failed merge).
+        self.failures: dict[int, Exception] | None = None
 
 
 class _TransactionContext:
@@ -186,16 +201,22 @@ class _TransactionContext:
         assert txn is not None and self._token is not None
         txn.active = False
         self._store._current.reset(self._token)
+        store = self._store
         try:
             if exc_type is None and txn.writes:
-                fut, writer = self._store._enqueue(txn.writes)
-                try:
-                    await fut  # awaited here, not in a helper: this is the hot path
-                except asyncio.CancelledError:
-                    await _outlive(writer)
-                    raise
+                # Inline of KeyStore._commit: this is the hot path.
+                batch = store._batch or store._open_batch()
+                index = len(batch.commits)
+                batch.commits.append(txn.writes)
+                await batch.done
+                if batch.failures is not None and index in batch.failures:
+                    raise batch.failures[index]
         finally:
-            self._store._locks.release(self._key)
+            held = store._locks._held
+            if held[self._key] is None:
+                del held[self._key]  # nobody waiting: the common case
+            else:
+                store._locks.release(self._key)
 
 
 class KeyStore:
@@ -219,7 +240,7 @@ class KeyStore:
             f"wamd_keystore_txn_{id(self):x}", default=None
         )
         self._locks = _KeyLocks()
-        self._queue: list[tuple[_Changes, asyncio.Future[None]]] = []
+        self._batch: _Batch | None = None  # the batch still taking commits
         self._writer: asyncio.Task[None] | None = None
         self._closed = False
         self.commits = 0
@@ -310,34 +331,37 @@ class KeyStore:
             return None
         return txn
 
-    def _enqueue(self, changes: _Changes) -> tuple[asyncio.Future[None], asyncio.Task[None]]:
-        """Queue a commit; returns its future and the writer task that will write it."""
+    def _open_batch(self) -> _Batch:
+        """Start a batch for the next commits, and a writer task if none is running."""
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._queue.append((changes, fut))
+        batch = self._batch = _Batch(loop)
         writer = self._writer
         if writer is None or writer.done():
-            writer = self._writer = loop.create_task(self._write_loop(), name="wamd-keystore")
-        return fut, writer
+            self._writer = loop.create_task(self._write_loop(), name="wamd-keystore")
+        return batch
 
     async def _commit(self, changes: _Changes) -> None:
-        fut, writer = self._enqueue(changes)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            await _outlive(writer)
-            raise
+        batch = self._batch or self._open_batch()
+        index = len(batch.commits)
+        batch.commits.append(changes)
+        await batch.done
+        if batch.failures is not None and index in batch.failures:
+            raise batch.failures[index]
 
     async def _write_loop(self) -> None:
-        """Write queued commits, merging all that are waiting into one backend write."""
-        while self._queue:
-            batch, self._queue = self._queue, []
+        """Write each batch (all commits waiting at once) with one backend write."""
+        while (batch := self._batch) is not None:
+            self._batch = None
             try:
                 await self._write_batch(batch)
             except BaseException:
-                for _, fut in batch:
-                    fut.cancel()
+                # The writer itself is going (cancelled): nothing queued will be written.
+                batch.done.abandon()
+                pending, self._batch = self._batch, None
+                if pending is not None:
+                    pending.done.abandon()
                 raise
+            batch.done.set_result(None)
 
     async def _read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
         """Backend values of ``ids`` (missing ones absent), through the read cache."""
@@ -383,39 +407,33 @@ class KeyStore:
         finally:
             self._epoch += 1
         if self._cache_size:
+            cache = self._cache
             for category, values in changes.items():
                 for key_id, value in values.items():
-                    self._remember(category, key_id, value)
+                    cache[(category, key_id)] = value
+            while len(cache) > self._cache_size:  # oldest first, as _remember does
+                cache.popitem(last=False)
 
-    async def _write_batch(self, batch: list[tuple[_Changes, asyncio.Future[None]]]) -> None:
+    async def _write_batch(self, batch: _Batch) -> None:
+        """Write ``batch`` in one backend write; on failure, each commit on its own."""
+        commits = batch.commits
         try:
-            merged = batch[0][0] if len(batch) == 1 else _merge(c for c, _ in batch)
-            await self._backend_write(merged)
+            await self._backend_write(commits[0] if len(commits) == 1 else _merge(commits))
         except Exception as exc:
-            if len(batch) == 1:
-                self._settle(batch[0][1], exc)
+            if len(commits) == 1:
+                batch.failures = {0: exc}
                 return
             # One bad commit must not fail the others: retry them one by one.
-            for changes, fut in batch:
+            failures: dict[int, Exception] = {}
+            for index, changes in enumerate(commits):
                 try:
                     await self._backend_write(changes)
                 except Exception as single_exc:
-                    self._settle(fut, single_exc)
+                    failures[index] = single_exc
                 else:
                     self.backend_writes += 1
                     self.commits += 1
-                    self._settle(fut, None)
+            batch.failures = failures
             return
         self.backend_writes += 1
-        self.commits += len(batch)
-        for _, fut in batch:
-            self._settle(fut, None)
-
-    @staticmethod
-    def _settle(fut: asyncio.Future[None], exc: Exception | None) -> None:
-        if fut.done():
-            return
-        if exc is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(exc)
+        self.commits += len(commits)

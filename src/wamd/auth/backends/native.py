@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -79,6 +80,40 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 _SELECT_MANY = "SELECT id, value FROM keys WHERE client_id = ? AND category = ?"
 _ID_CHUNK = 500  # ids per SELECT, well below SQLite's bound-parameter limit
+# Rows per multi-row write statement: at most 2 + 2 * 256 bound parameters, below
+# SQLite's smallest default limit (999). A batch of n rows is written with the
+# statements for the binary digits of n, so few distinct statements get prepared.
+_ROW_CHUNK = 256
+_UPSERT_HEAD = "INSERT INTO keys (client_id, category, id, value) VALUES "
+_UPSERT_TAIL = " ON CONFLICT (client_id, category, id) DO UPDATE SET value = excluded.value"
+_DELETE_HEAD = "DELETE FROM keys WHERE client_id = ?1 AND category = ?2 AND id IN ("
+
+
+@functools.cache
+def _upsert_sql(rows: int) -> str:
+    """One statement upserting ``rows`` rows: ?1 client_id, ?2 category, then id, value."""
+    values = ",".join(f"(?1,?2,?{3 + 2 * i},?{4 + 2 * i})" for i in range(rows))
+    return _UPSERT_HEAD + values + _UPSERT_TAIL  # only placeholders are formatted in
+
+
+@functools.cache
+def _delete_sql(rows: int) -> str:
+    """One statement deleting ``rows`` ids: ?1 client_id, ?2 category, then the ids."""
+    marks = ",".join(f"?{3 + i}" for i in range(rows))
+    return _DELETE_HEAD + marks + ")"  # only placeholders are formatted in
+
+
+def _chunk_sizes(n: int) -> list[int]:
+    """Sizes summing to ``n``: whole chunks of _ROW_CHUNK, then the binary digits of the rest."""
+    sizes = [_ROW_CHUNK] * (n // _ROW_CHUNK)
+    rest = n % _ROW_CHUNK
+    bit = _ROW_CHUNK >> 1
+    while rest:
+        if rest & bit:
+            sizes.append(bit)
+            rest -= bit
+        bit >>= 1
+    return sizes
 
 
 def _create_or_migrate(conn: sqlite3.Connection, where: str, target: int = SCHEMA_VERSION) -> int:
@@ -292,30 +327,40 @@ class NativeBackend:
 
     def _write_sync(self, changes: KeyChanges, creds: bytes | None) -> None:
         cid = self._client_id
-        seal = self._seal if self._sealer is not None else None
-        upserts: list[tuple[str, str, str, bytes]] = []
-        deletes: list[tuple[str, str, str]] = []
+        sealer = self._sealer
+        # Per category: the flat (id, value, id, value, ...) upserts and the ids to delete.
+        work: list[tuple[str, list[str | bytes], list[str]]] = []
         for category, values in changes.items():
-            for key_id, value in values.items():
-                if value is None:
-                    deletes.append((cid, category, key_id))
-                elif seal is None:
-                    upserts.append((cid, category, key_id, value))
-                else:
-                    upserts.append((cid, category, key_id, seal(category, key_id, value)))
+            upserts: list[str | bytes] = []
+            deletes: list[str] = []
+            if sealer is None:
+                for key_id, value in values.items():
+                    if value is None:
+                        deletes.append(key_id)
+                    else:
+                        upserts += (key_id, value)
+            else:
+                seal = sealer.seal
+                for key_id, value in values.items():
+                    if value is None:
+                        deletes.append(key_id)
+                    else:
+                        upserts += (key_id, seal(category, key_id, value))
+            work.append((category, upserts, deletes))
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if upserts:
-                conn.executemany(
-                    "INSERT INTO keys (client_id, category, id, value) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (client_id, category, id) DO UPDATE SET value = excluded.value",
-                    upserts,
-                )
-            if deletes:
-                conn.executemany(
-                    "DELETE FROM keys WHERE client_id = ? AND category = ? AND id = ?", deletes
-                )
+            for category, upserts, deletes in work:
+                start = 0
+                for size in _chunk_sizes(len(upserts) // 2):
+                    end = start + 2 * size
+                    conn.execute(_upsert_sql(size), (cid, category, *upserts[start:end]))
+                    start = end
+                start = 0
+                for size in _chunk_sizes(len(deletes)):
+                    end = start + size
+                    conn.execute(_delete_sql(size), (cid, category, *deletes[start:end]))
+                    start = end
             if creds is not None:
                 self._save_creds_sync(creds)
             conn.execute("COMMIT")
