@@ -103,10 +103,12 @@ async def test_texts_both_ways_with_delivery_receipts(
     assert got.id == first
     assert got.from_me is False
     assert got.push_name == "Alice"
-    assert ALICE in got.chat + got.sender or got.received is not None
+    assert got.chat == pn(ALICE)
+    assert got.sender == f"{ALICE}:1@s.whatsapp.net"
     assert got.timestamp > 0
     receipt = await wait_receipt(alice, first)
     assert first in receipt.ids
+    assert receipt.chat == pn(BOB) and receipt.sender == f"{BOB}:1@s.whatsapp.net"
     assert enc_types(srv, first, BOB) == ["pkmsg"]
 
     reply = await bob.conn.send_text(pn(ALICE), "hi alice")

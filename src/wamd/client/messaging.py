@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from wamd._proto.message_pb2 import Message
 from wamd.auth.creds import AuthCreds
 from wamd.binary import Jid, Node
 from wamd.errors import JidError, MessageRejectedError, StanzaError, TimeoutError_, UsageError
+from wamd.events import Receipt
 from wamd.messages import (
     Me,
     MessageReceiver,
@@ -169,7 +171,7 @@ async def on_receipt(conn: Connection, node: Node) -> None:
     except StanzaError as exc:
         conn.log.info("ignoring a receipt: %s", exc)
         return
-    await conn.emit(event)
+    await conn.emit(_chat_without_device(event))
     if node.attrs.get("type") != "retry":
         return
     messaging = conn.messaging
@@ -180,6 +182,17 @@ async def on_receipt(conn: Connection, node: Node) -> None:
         return
     conn.log.info("resending message %s to %s (retry %d)", out.id, request.sender, request.count)
     await conn.send_node(out.stanza)
+
+
+def _chat_without_device(event: Receipt) -> Receipt:
+    """A 1:1 receipt names the chat by the user, not by the device that sent it."""
+    try:
+        chat = Jid.parse(event.chat)
+    except JidError:
+        return event
+    if chat.is_user and chat.device:
+        return replace(event, chat=str(chat.to_non_ad()))
+    return event
 
 
 async def on_devices_notification(conn: Connection, node: Node) -> None:
