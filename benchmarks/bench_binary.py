@@ -376,6 +376,7 @@ def main() -> int:
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
         return 0
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         corpus_path = Path(tmp) / "corpus.json"
         corpus_path.write_text(json.dumps([_to_json(n) for n in corpus]))
@@ -398,6 +399,7 @@ def main() -> int:
     if baileys_runs[0]["sha256"] != hashlib.sha256(b"".join(encoded)).hexdigest():
         print("Baileys and wamd encode the corpus differently", file=sys.stderr)
         return 1
+    load_after = os.getloadavg()
     py_enc = max(r[0] for r in py_runs)
     py_dec = max(r[1] for r in py_runs)
     elements = sum(_count(n) for n in corpus)
@@ -410,6 +412,10 @@ def main() -> int:
             "python": sys.version.split()[0],
             "implementation": platform.python_implementation(),
             "node": baileys_runs[0]["node_version"],
+            "load_average_1_5_15min": {
+                "before": [round(x, 2) for x in load_before],
+                "after": [round(x, 2) for x in load_after],
+            },
         },
         "corpus": {
             "stanzas": len(corpus),
@@ -456,6 +462,11 @@ def main() -> int:
     (RESULTS / "binary.md").write_text(_markdown(result))
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _load(machine: dict[str, Any], when: str) -> str:
+    loads = machine.get("load_average_1_5_15min", {}).get(when)
+    return " / ".join(f"{x:.2f}" for x in loads) if loads else "not recorded"
 
 
 def _verdict(wall: float, cpu: float) -> str:
@@ -510,14 +521,18 @@ write byte-identical encodings of the corpus (checked on every run).
 
 Machine: {m["platform"]}, {m["processor"]}, {m["cpus"]} CPUs (shared with other jobs,
 so absolute figures move from run to run; both sides are timed in the same run,
-alternating, and the best of each is kept).
+alternating, and the best of each is kept). Load average (1, 5, 15 min) before the run
+{_load(m, "before")}, after it {_load(m, "after")}.
 
 How the Python side gets there: the encoder appends precomputed token bytes and headers
 to one bytearray and packs strings with `bytes.fromhex`; the decoder walks the whole tree
-in one loop (no recursion or call per node), looks tokens up in a 256-entry tuple,
-expands packed strings with `binascii.hexlify` plus a `bytes.translate` table, slices
-binary content once, and caches decoded JIDs (numeric user, token server) by their wire
-bytes in a bounded dict -- the corpus reuses a pool of 60 PN and 60 LID users and 10
+in one loop inside `decode_node` itself (no recursion, no inner call per node), looks
+tokens up in a 256-entry tuple, reads attribute values and contents at fixed offsets
+from the byte before them (one position update per item), turns HEX_8 and digits-only
+NIBBLE_8 strings into text with `bytes.hex` (other packed strings go through
+`binascii.hexlify` and a `bytes.translate` table), slices binary content once, and
+caches decoded JIDs (numeric user, token server) by their wire bytes in a bounded
+dict -- the corpus reuses a pool of 60 PN and 60 LID users and 10
 groups, as real traffic does. Baileys' encoder pushes one byte at a time (slow on large
 contents); its decoder slices buffers without copying, where wamd copies binary content
 into `bytes`.
