@@ -184,9 +184,11 @@ def _child(fn: Callable[[int], None]) -> tuple[int, int]:
     return pid, read_fd
 
 
-def _read_lines(fd: int, until: float | None) -> tuple[list[str], bool]:
-    """Lines from ``fd`` until the deadline (or EOF if None); returns (lines, eof)."""
-    data = b""
+def _read_lines(
+    fd: int, until: float | None, head: bytes | bytearray = b""
+) -> tuple[list[str], bool]:
+    """Lines from ``fd`` (after ``head``) until the deadline or EOF; returns (lines, eof)."""
+    data = bytes(head)
     eof = False
     while True:
         timeout = None if until is None else max(0.0, until - time.monotonic())
@@ -199,6 +201,23 @@ def _read_lines(fd: int, until: float | None) -> tuple[list[str], bool]:
             break
         data += chunk
     return data.decode().splitlines(), eof
+
+
+EARLY_KILL_SHARE = 0.1
+FIRST_COMMIT_WAIT_S = 20.0
+
+
+def _read_until_a_line(fd: int, buf: bytearray, until: float) -> bool:
+    """Append to ``buf`` until it holds a whole line, EOF, or ``until``; True on EOF."""
+    while b"\n" not in buf:
+        ready, _, _ = select.select([fd], [], [], max(0.0, until - time.monotonic()))
+        if not ready:
+            return False
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return True
+        buf += chunk
+    return False
 
 
 def main() -> int:
@@ -224,8 +243,19 @@ def main() -> int:
     started = time.monotonic()
     for round_no in range(args.rounds):
         pid, fd = _child(lambda w: asyncio.run(_write_forever(opener, args.dir, w)))
-        deadline = time.monotonic() + rng.uniform(args.min_ms, args.max_ms) / 1000
-        lines, eof = _read_lines(fd, deadline)
+        head = bytearray()
+        eof = False
+        # Most rounds start the kill clock once the writer has reported a commit, so the
+        # kill lands mid-stream however slow the machine is; a tenth are killed while the
+        # store may still be opening (or recovering from the previous kill).
+        if rng.random() >= EARLY_KILL_SHARE:
+            eof = _read_until_a_line(fd, head, time.monotonic() + FIRST_COMMIT_WAIT_S)
+        lines: list[str] = []
+        if not eof:
+            deadline = time.monotonic() + rng.uniform(args.min_ms, args.max_ms) / 1000
+            lines, eof = _read_lines(fd, deadline, head)
+        else:
+            lines = head.decode().splitlines()
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         more, _ = _read_lines(fd, None) if not eof else ([], True)
