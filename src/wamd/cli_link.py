@@ -11,17 +11,30 @@ import asyncio
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import wamd
 from wamd.auth import AuthHandle, use_native_file_auth_state
+from wamd.binary import Jid
 from wamd.errors import ConnectionClosedError, UsageError
 from wamd.noise import WA_ROOT_KEY
 from wamd.pairing import normalize_phone_number, print_qr
 
-__all__ = ["add_demo_arguments", "add_pair_command", "run_demo", "run_pair"]
+__all__ = [
+    "add_demo_arguments",
+    "add_pair_command",
+    "exchange_texts",
+    "run_demo",
+    "run_pair",
+]
+
+if TYPE_CHECKING:
+    from wamd.testing import FakeServer
 
 _DEMO_PHONE = "15550001111"
+SECOND_PHONE = "15550002222"
+_WAIT = 10.0
+E = TypeVar("E", bound=wamd.Event)
 
 Say = Callable[[str], None]
 
@@ -151,6 +164,11 @@ async def run_demo(out: TextIO) -> int:
                 if shown:
                     say("unexpected: a QR code was shown on restart")
                     return 1
+                say("logging in again to message a second account")
+                async with wamd.connect(handle, url=url, server_root_key=root) as conn:
+                    await conn.wait_connected(30)
+                    if not await exchange_texts(conn, server, say):
+                        return 1
         logins = [r.outcome for r in server.logins]
         say(f"server saw logins: {', '.join(logins)}")
     say("done: clean exit")
@@ -188,3 +206,85 @@ def _describe(event: wamd.Event) -> str | None:
     if isinstance(event, wamd.AuthFailure):
         return f"linking failed: {event.reason}"
     return None
+
+
+# -- the messaging part of the demo: a second account, texts both ways -------------------
+
+
+class _Inbox:
+    """The Message and Receipt events of one connection, to wait on."""
+
+    def __init__(self, conn: wamd.Connection) -> None:
+        self.events: list[wamd.Event] = []
+        self._changed = asyncio.Event()
+        conn.on(wamd.Message, self._add)
+        conn.on(wamd.Receipt, self._add)
+
+    def _add(self, event: wamd.Event) -> None:
+        self.events.append(event)
+        self._changed.set()
+
+    async def wait(self, kind: type[E], match: Callable[[E], bool]) -> E:
+        async with asyncio.timeout(_WAIT):
+            while True:
+                for event in self.events:
+                    if isinstance(event, kind) and match(event):
+                        return event
+                self._changed.clear()
+                await self._changed.wait()
+
+
+async def _one_way(
+    sender: wamd.Connection,
+    sender_inbox: _Inbox,
+    receiver_inbox: _Inbox,
+    to: str,
+    text: str,
+    *,
+    say: Say,
+) -> None:
+    msg_id = await sender.send_text(to, text)
+    say(f"sent {text!r} to {to} (id {msg_id}); the server acked it")
+    got = await receiver_inbox.wait(wamd.Message, lambda m: m.id == msg_id)
+    say(f"decrypted on the other side: {got.text!r} from {got.sender} ({got.push_name})")
+    receipt = await sender_inbox.wait(
+        wamd.Receipt, lambda r: msg_id in r.ids and r.type == "delivery"
+    )
+    say(f"delivery receipt for {msg_id} from {receipt.sender}")
+
+
+async def exchange_texts(first: wamd.Connection, server: FakeServer, say: Say) -> bool:
+    """Link a second account (memory store) and trade texts with ``first`` both ways.
+
+    Returns True when both texts were decrypted and both delivery receipts came back.
+    """
+    me = first.state.creds.me
+    if me is None:
+        say("unexpected: the first device is not linked")
+        return False
+    phone = server.phone(SECOND_PHONE, push_name="Second Phone")
+    first_user = str(Jid.parse(me.id).to_non_ad())
+
+    async def scan(qr: str) -> None:
+        say(f"second account: QR code, scanned by the phone +{SECOND_PHONE}")
+        await phone.scan(qr)
+
+    auth = await wamd.memory_auth_state()
+    async with wamd.connect(
+        auth, on_qr=scan, url=server.url, server_root_key=server.root_public_key
+    ) as second:
+        await second.wait_connected(_WAIT)
+        second_me = auth.state.creds.me
+        assert second_me is not None
+        second_user = str(Jid.parse(second_me.id).to_non_ad())
+        say(f"second account linked and logged in as {second_me.id}")
+        first_inbox, second_inbox = _Inbox(first), _Inbox(second)
+        try:
+            await _one_way(first, first_inbox, second_inbox, second_user, "Hello, second!", say=say)
+            await _one_way(
+                second, second_inbox, first_inbox, first_user, "Hi first, got it", say=say
+            )
+        except TimeoutError:
+            say("unexpected: a message or receipt did not arrive in time")
+            return False
+    return True
