@@ -162,13 +162,15 @@ class _TransactionContext:
 
     __slots__ = ("_joined", "_key", "_savepoint", "_store", "_token", "_txn")
 
+    # Set by __aenter__: _txn and _token for an outermost block, _savepoint when joining.
+    _txn: _Transaction
+    _token: contextvars.Token[_Transaction | None]
+    _savepoint: _Changes
+
     def __init__(self, store: KeyStore, key: str) -> None:
         self._store = store
         self._key = key
         self._joined: _Transaction | None = None
-        self._savepoint: _Changes | None = None
-        self._token: contextvars.Token[_Transaction | None] | None = None
-        self._txn: _Transaction | None = None
 
     async def __aenter__(self) -> None:
         store = self._store
@@ -194,14 +196,13 @@ class _TransactionContext:
         tb: TracebackType | None,
     ) -> None:
         if self._joined is not None:
-            if exc_type is not None and self._savepoint is not None:
+            if exc_type is not None:
                 self._joined.writes = self._savepoint
             return
         txn = self._txn
-        assert txn is not None and self._token is not None
         txn.active = False
-        self._store._current.reset(self._token)
         store = self._store
+        store._current.reset(self._token)
         try:
             if exc_type is None and txn.writes:
                 # Inline of KeyStore._commit: this is the hot path.
