@@ -207,3 +207,19 @@ async def test_conversation_continues_after_a_restart(tmp_path: Path) -> None:
         finally:
             await reopened.close()
         await bob.conn.close()
+
+
+async def test_group_texts_between_two_clients(pair: tuple[FakeServer, Peer, Peer]) -> None:
+    srv, alice, bob = pair
+    group = srv.groups.create(srv.accounts[ALICE], "wamd group", [srv.accounts[BOB]])
+    first = await alice.conn.send_text(group.jid, "hello group")
+    got = await wait_text(bob, "hello group")
+    assert got.id == first and got.chat == group.jid
+    assert got.sender == f"1000{ALICE}:1@lid"
+    assert enc_types(srv, first, BOB) == ["pkmsg", "skmsg"]  # our sender key, then the text
+    answer = await bob.conn.send_text(group.jid, "hello alice, in the group")
+    back = await wait_text(alice, "hello alice, in the group")
+    assert back.id == answer and back.chat == group.jid
+    second = await alice.conn.send_text(group.jid, "second in group")
+    await wait_text(bob, "second in group")
+    assert enc_types(srv, second, BOB) == ["skmsg"]  # the sender key is known now

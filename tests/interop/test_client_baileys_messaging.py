@@ -183,3 +183,27 @@ def test_baileys_retry_receipt_makes_wamd_resend(srv: ServerThread, alice: Baile
             await conn.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_wamd_and_baileys_talk_in_a_group(srv: ServerThread, alice: BaileysClient) -> None:
+    async def scenario() -> None:
+        conn, bob = await wamd_bob(srv)
+        try:
+            meta = await asyncio.to_thread(alice.group_create, "mixed", [pn(BOB)])
+            group = str(meta["id"])
+            hello = await asyncio.to_thread(alice.send_text, group, "hello group from Baileys")
+            got = await text_event(bob, "hello group from Baileys")
+            assert got.id == hello["id"] and got.chat == group
+            assert got.sender == f"1000{ALICE}:1@lid"
+            sent = await conn.send_text(group, "and hello from wamd")
+            seen = await asyncio.to_thread(alice.wait_text, "and hello from wamd")
+            assert seen["key"]["id"] == sent and seen["key"]["remoteJid"] == group
+            # our sender key goes pairwise on the session Baileys' pkmsg opened, then the text
+            assert enc_types(srv, sent, ALICE) == ["msg", "skmsg"]
+            again = await conn.send_text(group, "wamd again")
+            await asyncio.to_thread(alice.wait_text, "wamd again")
+            assert enc_types(srv, again, ALICE) == ["skmsg"]
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))
