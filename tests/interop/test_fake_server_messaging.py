@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import Oracle, OracleError
 from tests.interop.fake_server_driver import BaileysClient, Event
+from wamd.binary import Node
 from wamd.testing import FakeServer, ServerThread
 
 pytestmark = pytest.mark.interop
@@ -75,9 +76,13 @@ def status_of(client: BaileysClient, msg_id: str, at_least: int) -> Callable[[Ev
 
 
 def delivered_types(srv: ServerThread, msg_id: str, number: str) -> list[str]:
-    """The enc types of the stanzas the server delivered for ``msg_id`` to ``number``:1."""
-    return srv.call(
-        lambda: [
+    """The enc types of the stanzas the server delivered for ``msg_id`` to ``number``:1.
+
+    Waits for the record: the server writes it just after the send.
+    """
+
+    def types() -> list[str]:
+        return [
             enc.attrs["type"]
             for d in srv.server.messaging.deliveries
             if d.node.tag == "message"
@@ -85,7 +90,9 @@ def delivered_types(srv: ServerThread, msg_id: str, number: str) -> list[str]:
             and (d.phone_number, d.device) == (number, 1)
             for enc in d.node.children("enc")
         ]
-    )
+
+    srv.wait_for(types)
+    return srv.call(types)
 
 
 def test_two_baileys_exchange_texts_with_delivery_receipts(
@@ -129,15 +136,18 @@ def test_read_receipt_reaches_the_sender(
     alice.wait(status_of(alice, sent["id"], DELIVERY_ACK))
     bob.read([got["key"]])
     alice.wait(status_of(alice, sent["id"], READ))
-    forwarded = srv.call(
-        lambda: [
+
+    def read_receipts() -> list[Node]:
+        return [
             d.node
             for d in srv.server.messaging.deliveries
             if d.node.tag == "receipt"
             and d.node.attrs.get("type") == "read"
             and (d.phone_number, d.device) == (ALICE, 1)
         ]
-    )
+
+    srv.wait_for(read_receipts)  # recorded just after the send
+    forwarded = srv.call(read_receipts)
     assert [r.attrs["id"] for r in forwarded] == [sent["id"]]
     bob_device = {f"{BOB}:1@s.whatsapp.net", f"1000{BOB}:1@lid"}
     assert forwarded[0].attrs["from"] in bob_device  # the reader's device, not its user
@@ -313,13 +323,16 @@ def test_retry_receipt_reaches_the_sender_and_its_resend_decrypts(
     assert [r.attrs["id"] for r in retries] == [sent["id"]]
     assert retries[0].attrs["from"] in {f"{BOB}:1@s.whatsapp.net", f"1000{BOB}:1@lid"}
     assert retries[0].get_child("retry") is not None  # children forwarded
-    resends = srv.call(
-        lambda: [
+
+    def copies() -> list[Node]:
+        return [
             d.node
             for d in srv.server.messaging.deliveries
             if (d.phone_number, d.device) == (BOB, 1) and d.node.attrs.get("id") == sent["id"]
         ]
-    )
+
+    srv.wait_for(lambda: len(copies()) >= 2)
+    resends = srv.call(copies)
     assert len(resends) == 2  # the damaged copy, then the resend
     assert [e.attrs["type"] for e in resends[1].children("enc")] == ["pkmsg", "pkmsg"]
     alice.wait(status_of(alice, sent["id"], DELIVERY_ACK))

@@ -58,6 +58,7 @@ async def test_one_to_one_is_acked_and_fanned_out_per_device_and_address_space()
         assert dsm.attrs["peer_recipient_lid"] == f"{B_LID}@lid"
         assert "sender_lid" not in dsm.attrs and "sender_pn" not in dsm.attrs
 
+        await server.wait_for(lambda: len(server.messaging.deliveries) == 5)  # recorded after send
         hows = {(d.phone_number, d.device): d.how for d in server.messaging.deliveries}
         assert hows == {
             (ALICE, 2): "live",

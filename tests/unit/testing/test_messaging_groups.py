@@ -104,6 +104,7 @@ async def test_group_message_fans_out_with_the_skdm_before_the_skmsg() -> None:
         assert [c.content for c in got_b.children()] == [b"skdm-b1", b"group-cipher", b"id"]
         got_c = await carol.expect("message")
         assert [c.content for c in got_c.children()] == [b"group-cipher"]  # no pkmsg: no identity
+        await server.wait_for(lambda: len(server.messaging.deliveries) == 6)  # recorded after send
         targets = sorted((d.phone_number, d.device, d.how) for d in server.messaging.deliveries)
         assert targets == [
             (ALICE, 0, "phone"),
@@ -127,12 +128,13 @@ async def test_group_message_fans_out_with_the_skdm_before_the_skmsg() -> None:
             enc("pkmsg", b"resend"),
             Node("participants", {}, [to(f"1000{CAROL}:1@lid", enc("pkmsg", b"skdm-c1"))]),
         ]
+        await server.wait_for(lambda: len(server.messaging.deliveries) == 7)  # + the receipt
         before = len(server.messaging.deliveries)
         await alice.send(Node("message", resend_attrs, resend))
         again = await carol.expect("message")
         assert [c.content for c in again.children("enc")] == [b"skdm-c1", b"resend"]
         assert again.attrs["from"] == group.jid and "participant" in again.attrs
-        assert len(server.messaging.deliveries) == before + 1
+        await server.wait_for(lambda: len(server.messaging.deliveries) == before + 1)
         for client in (alice, bob, carol):
             await client.close()
 
