@@ -1,10 +1,12 @@
 """Decode WABinary bytes to a :class:`~wamd.binary.node.Node`.
 
-Built for speed in pure Python: one loop walks the whole tree (no recursion, no call per
-node) with the common cases inline -- token strings through a 256-entry table, packed
-strings expanded by ``binascii.hexlify`` plus a ``bytes.translate`` table instead of
-per-nibble work, binary content as one slice -- and decoded JIDs are cached by their
-wire bytes, since the same few addresses recur in every stanza. Every malformed shape
+Built for speed in pure Python: one loop inside :func:`decode_node` walks the whole tree
+(no recursion, no inner call per node) with the common cases inline -- token strings
+through a 256-entry table, packed strings through ``bytes.hex`` (digits-only NIBBLE_8
+and all HEX_8; other nibble strings through ``binascii.hexlify`` and a
+``bytes.translate`` table), binary content as one slice, values and contents read at
+fixed offsets from the byte before them -- and decoded JIDs are cached by their wire
+bytes, since the same few addresses recur in every stanza. Every malformed shape
 raises :class:`~wamd.errors.NodeDecodeError` with the offset where it was found (offsets
 count from the start of the node: after the flags byte, and after inflation).
 """
