@@ -207,3 +207,32 @@ def test_wamd_and_baileys_talk_in_a_group(srv: ServerThread, alice: BaileysClien
             await conn.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_wamd_retry_receipt_makes_baileys_resend(srv: ServerThread, alice: BaileysClient) -> None:
+    async def scenario() -> None:
+        conn, bob = await wamd_bob(srv)
+        try:
+            await asyncio.to_thread(alice.send_text, pn(BOB), "warm up")
+            await text_event(bob, "warm up")
+            srv.call(lambda: srv.server.messaging.damage_next(BOB, 1))
+            sent = await asyncio.to_thread(alice.send_text, pn(BOB), "resent by Baileys")
+            got = await text_event(bob, "resent by Baileys")
+            assert got.id == sent["id"]
+            assert got.received is not None
+            assert got.received.retry_count >= 1  # type: ignore[attr-defined]
+            retries = srv.call(
+                lambda: [
+                    d.node
+                    for d in srv.server.messaging.deliveries
+                    if d.node.tag == "receipt"
+                    and d.node.attrs.get("type") == "retry"
+                    and (d.phone_number, d.device) == (ALICE, 1)
+                ]
+            )
+            assert [r.attrs["id"] for r in retries] == [sent["id"]]
+            assert [m.text for m in bob.of(wamd.Message)] == ["warm up", "resent by Baileys"]
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 90))

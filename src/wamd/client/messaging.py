@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 from wamd._proto.message_pb2 import Message
 from wamd.auth.creds import AuthCreds
 from wamd.binary import Jid, Node
-from wamd.errors import JidError, MessageRejectedError, StanzaError, TimeoutError_, UsageError
+from wamd.errors import (
+    ConnectionClosedError,
+    JidError,
+    MessageRejectedError,
+    StanzaError,
+    TimeoutError_,
+    UsageError,
+)
 from wamd.events import Receipt
 from wamd.messages import (
     Me,
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACK_TIMEOUT",
+    "RETRY_DELAY",
     "Messaging",
     "group_members",
     "on_devices_notification",
@@ -50,6 +58,9 @@ __all__ = [
 
 ACK_TIMEOUT = 30.0
 """Seconds to wait for the server's ack of a sent message."""
+
+RETRY_DELAY = 0.25
+"""Seconds between a failed decryption and the retry receipt that asks for it again."""
 
 _GROUP_SERVER = "g.us"
 
@@ -148,8 +159,13 @@ async def on_message(conn: Connection, node: Node) -> None:
     """An incoming ``<message>``: decrypt, answer after the commit, then announce it."""
     messaging = conn.messaging
     result = await messaging.receiver.receive(node)
-    for reply in result.replies:
-        await conn.send_node(reply)
+    if result.failure is not None and result.failure.retry_requested:
+        # A short pause before asking for the message again, as WhatsApp clients do: the
+        # sender may still be storing what it just sent. Later stanzas are not held up.
+        conn.spawn(_send_later(conn, result.replies, RETRY_DELAY))
+    else:
+        for reply in result.replies:
+            await conn.send_node(reply)
     if result.creds_changed:
         await conn.creds_changed(*sorted(result.creds_changed))
     if result.message is not None:
@@ -161,6 +177,15 @@ async def on_message(conn: Connection, node: Node) -> None:
             result.failure.sender,
             result.failure.error_type,
         )
+
+
+async def _send_later(conn: Connection, nodes: Sequence[Node], delay: float) -> None:
+    await asyncio.sleep(delay)
+    try:
+        for node in nodes:
+            await conn.send_node(node)
+    except ConnectionClosedError:
+        conn.log.info("retry receipt not sent: the connection closed")
 
 
 async def on_receipt(conn: Connection, node: Node) -> None:
