@@ -223,3 +223,32 @@ async def test_group_texts_between_two_clients(pair: tuple[FakeServer, Peer, Pee
     second = await alice.conn.send_text(group.jid, "second in group")
     await wait_text(bob, "second in group")
     assert enc_types(srv, second, BOB) == ["skmsg"]  # the sender key is known now
+
+
+async def test_an_event_handler_can_answer_and_offline_messages_arrive_at_login(
+    pair: tuple[FakeServer, Peer, Peer],
+) -> None:
+    srv, alice, bob = pair
+
+    async def pong(event: wamd.Message) -> None:
+        if event.text == "ping" and not event.from_me:
+            await bob.conn.send_text(event.chat, "pong")  # from inside the dispatcher
+
+    bob.conn.on(wamd.Message, pong)
+    await alice.conn.send_text(pn(BOB), "ping")
+    await wait_text(alice, "pong")
+
+    await bob.conn.close()
+    queued = await alice.conn.send_text(pn(BOB), "while you were away")
+    assert [
+        d.how
+        for d in srv.messaging.deliveries
+        if d.node.attrs.get("id") == queued and (d.phone_number, d.device) == (BOB, 1)
+    ] == ["queued"]
+    back = await start(srv, bob.auth, BOB)
+    try:
+        got = await wait_text(back, "while you were away")
+        assert got.id == queued
+        await wait_receipt(alice, queued)
+    finally:
+        await back.conn.close()
