@@ -560,9 +560,12 @@ NOT_SECRET: dict[str, str] = {
     "wamd.client.config.ClientConfig": "holds the public server root key and a callback",
     "wamd.client.connect._Connect": "private awaitable; default object repr",
     "wamd.client.connection.Connection": "built only around a live socket; repr has no state",
+    "wamd.client.messaging.Messaging": "built only around a linked live connection; repr "
+    "shows our JIDs only",
     "wamd.client.socket.NoiseSocket": "built only around a live websocket; repr shows the "
     "cipher's repr, which TransportCipher's case covers",
     "wamd.errors.PreKeyFetchError": "code is an error code",
+    "wamd.errors.MessageRejectedError": "code is an error code",
     "wamd.errors.QueryError": "code is an error code",
     "wamd.messages.receipt.RetryKeys": "identity and keys are public; pre_key's repr is "
     "covered by PreKey",

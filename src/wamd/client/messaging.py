@@ -86,6 +86,9 @@ class Messaging:
             self.repo, Me.from_creds(creds), conn.query, now_s=lambda: int(self._now())
         )
 
+    def __repr__(self) -> str:
+        return f"<Messaging {self.sender.me!r}>"
+
     def _now(self) -> float:
         return time.time() + self._conn.server_time_offset
 
