@@ -14,7 +14,7 @@ import pytest
 
 import wamd
 from tests.integration.client_helpers import Recorder, link_by_qr, server_kwargs
-from wamd.errors import MessageRejectedError
+from wamd.errors import MessageRejectedError, UsageError
 from wamd.testing import FakeServer
 
 ALICE = "15550001111"
@@ -252,3 +252,31 @@ async def test_an_event_handler_can_answer_and_offline_messages_arrive_at_login(
         await wait_receipt(alice, queued)
     finally:
         await back.conn.close()
+
+
+async def test_lid_chats_and_bad_targets(pair: tuple[FakeServer, Peer, Peer]) -> None:
+    srv, alice, bob = pair
+    bob_lid = f"1000{BOB}@lid"
+    sent = await alice.conn.send_text(bob_lid, "to your LID")
+    got = await wait_text(bob, "to your LID")
+    assert got.id == sent
+    assert enc_types(srv, sent, BOB) == ["pkmsg"]
+    assert got.sender == f"1000{ALICE}:1@lid"  # the server answers in the space we used
+    answer = await bob.conn.send_text(got.chat, "back on the LID chat")
+    await wait_text(alice, "back on the LID chat")
+    assert answer
+    with pytest.raises(UsageError, match="cannot send to"):
+        await alice.conn.send_text("not a jid", "x")
+    with pytest.raises(UsageError, match="not a user or group"):
+        await alice.conn.send_text("status@broadcast", "x")
+
+
+async def test_sending_before_linking_is_a_usage_error() -> None:
+    async with FakeServer() as srv:
+        auth = await wamd.memory_auth_state()
+        conn = await wamd.connect(auth, **server_kwargs(srv))
+        try:
+            with pytest.raises(UsageError, match="not linked"):
+                await conn.send_text(pn(BOB), "too early")
+        finally:
+            await conn.close()
