@@ -236,3 +236,35 @@ def test_wamd_retry_receipt_makes_baileys_resend(srv: ServerThread, alice: Baile
             await conn.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 90))
+
+
+def test_wamd_restarted_from_its_store_continues_the_session(
+    srv: ServerThread, alice: BaileysClient, tmp_path: Path
+) -> None:
+    store = tmp_path / "bob.db"
+
+    async def session(first: bool) -> None:
+        phone = srv.call(lambda: srv.server.phone(BOB, push_name="Bob"))
+
+        async def on_qr(qr: str) -> None:
+            assert first, "a restarted device must not show a QR code"
+            await asyncio.to_thread(srv.run, phone.scan(qr))
+
+        kwargs: dict[str, Any] = {"url": srv.url, "server_root_key": srv.root_public_key}
+        async with (
+            await wamd.use_native_file_auth_state(store) as auth,
+            wamd.connect(auth, on_qr=on_qr, reconnect=FAST_RECONNECT, **kwargs) as conn,
+        ):
+            recorder = Recorder()
+            conn.on(wamd.Event, recorder)
+            await conn.wait_connected(20)
+            word = "before" if first else "after"
+            sent = await conn.send_text(pn(ALICE), f"{word} the restart")
+            await asyncio.to_thread(alice.wait_text, f"{word} the restart")
+            assert enc_types(srv, sent, ALICE) == (["pkmsg"] if first else ["msg"])
+            reply = await asyncio.to_thread(alice.send_text, pn(BOB), f"Baileys {word}")
+            await text_event(recorder, f"Baileys {word}")
+            assert enc_types(srv, reply["id"], BOB) == ["msg"]
+
+    asyncio.run(asyncio.wait_for(session(True), 60))
+    asyncio.run(asyncio.wait_for(session(False), 60))
