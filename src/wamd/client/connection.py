@@ -44,6 +44,7 @@ from wamd.events import (
     LoggedOut,
     classify_disconnect,
 )
+from wamd.messages import text_message
 from wamd.pairing import PayloadOptions, build_login_payload, build_registration_payload
 
 __all__ = ["Connection"]
@@ -219,7 +220,7 @@ class Connection:
         :class:`~wamd.errors.MessageRejectedError` (with the server's ``code``) if it
         refused it, :class:`~wamd.errors.TimeoutError_` if it did not answer.
         """
-        return await self.messaging.send(chat, _messaging.text(text))
+        return await self.messaging.send(chat, text_message(text))
 
     async def send_message(
         self, chat: str, message: MessageProto, *, message_id: str | None = None

@@ -39,7 +39,6 @@ from wamd.messages import (
     build_receipt,
     parse_receipt,
     parse_retry_receipt,
-    text_message,
 )
 from wamd.signal.repository import SignalRepository
 
@@ -162,6 +161,8 @@ async def on_message(conn: Connection, node: Node) -> None:
     """An incoming ``<message>``: decrypt, answer after the commit, then announce it."""
     messaging = conn.messaging
     result = await messaging.receiver.receive(node)
+    if result.creds_changed:  # a pre-key handed out in the retry receipt: save that first
+        await conn.creds_changed(*sorted(result.creds_changed))
     if result.failure is not None and result.failure.retry_requested:
         # A short pause before asking for the message again, as WhatsApp clients do: the
         # sender may still be storing what it just sent. Later stanzas are not held up.
@@ -169,8 +170,6 @@ async def on_message(conn: Connection, node: Node) -> None:
     else:
         for reply in result.replies:
             await conn.send_node(reply)
-    if result.creds_changed:
-        await conn.creds_changed(*sorted(result.creds_changed))
     if result.message is not None:
         await conn.emit(result.message.to_event())
     elif result.failure is not None:
@@ -241,8 +240,3 @@ async def on_devices_notification(conn: Connection, node: Node) -> None:
 def read_receipt(chat: str, ids: Sequence[str], sender: str | None, now_s: int) -> Node:
     """The read receipt for ``ids`` of ``chat`` (``sender``: the author, in groups)."""
     return build_receipt(chat, list(ids), participant=sender, type="read", t=now_s)
-
-
-def text(value: str) -> Message:
-    """A text message (re-exported for the connection's ``send_text``)."""
-    return text_message(value)
