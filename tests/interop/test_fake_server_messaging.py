@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import Oracle, OracleError
 from tests.interop.fake_server_driver import BaileysClient, Event
 from wamd.binary import Node
-from wamd.testing import FakeServer, ServerThread
+from wamd.testing import ServerThread
 
 pytestmark = pytest.mark.interop
 
@@ -29,10 +29,31 @@ DELIVERY_ACK = 3
 READ = 4
 
 
+WAIT = 40.0
+"""Seconds any one wait may take: generous, for a loaded machine (a pass takes far less)."""
+
+
+class PatientServer(ServerThread):
+    """A ServerThread whose waits default to WAIT seconds."""
+
+    def wait_for(self, predicate: Callable[[], object], timeout: float = WAIT) -> None:
+        super().wait_for(predicate, timeout)
+
+
+class PatientClient(BaileysClient):
+    """A BaileysClient whose waits default to WAIT seconds."""
+
+    def wait(self, predicate: Callable[[Event], bool], timeout: float = WAIT) -> Event:
+        return super().wait(predicate, timeout)
+
+    def wait_text(self, text: str, timeout: float = WAIT) -> Event:
+        return super().wait_text(text, timeout)
+
+
 @pytest.fixture
 def srv(request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     options: dict[str, Any] = getattr(request, "param", {})
-    with FakeServer.start_in_thread(**options) as thread:
+    with PatientServer(**options).start() as thread:
         yield thread
 
 
@@ -41,7 +62,7 @@ def baileys(oracle: Oracle, srv: ServerThread) -> Iterator[Callable[..., Baileys
     oracle.call("bc_take_stray")
 
     def start(folder: Path, **options: Any) -> BaileysClient:
-        return BaileysClient(oracle, srv, folder, **options)
+        return PatientClient(oracle, srv, folder, **options)
 
     yield start
     oracle.call("bc_end_all")

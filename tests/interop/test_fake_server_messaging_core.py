@@ -19,14 +19,22 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import Oracle
 from tests.interop.fake_server_driver import BaileysClient
-from tests.interop.test_fake_server_messaging import DELIVERY_ACK, paired, pn, status_of
+from tests.interop.test_fake_server_messaging import (
+    DELIVERY_ACK,
+    WAIT,
+    PatientClient,
+    PatientServer,
+    paired,
+    pn,
+    status_of,
+)
 from tests.unit.messages.accounts import Account as CoreDevice
 from tests.unit.testing.mini_client import DeviceKeys, MiniClient
 from wamd.binary import Node
 from wamd.messages import MessageSender
 from wamd.messages.retry import take_pre_key
 from wamd.messages.send import text_message
-from wamd.testing import Device, FakeServer, ServerThread, SignedPreKey
+from wamd.testing import Device, ServerThread, SignedPreKey
 
 pytestmark = pytest.mark.interop
 
@@ -37,7 +45,7 @@ CAROL = "15550003333"
 
 @pytest.fixture
 def srv() -> Iterator[ServerThread]:
-    with FakeServer.start_in_thread() as thread:
+    with PatientServer().start() as thread:
         yield thread
 
 
@@ -46,7 +54,7 @@ def baileys(oracle: Oracle, srv: ServerThread) -> Iterator[Callable[..., Baileys
     oracle.call("bc_take_stray")
 
     def start(folder: Path, **options: Any) -> BaileysClient:
-        return BaileysClient(oracle, srv, folder, **options)
+        return PatientClient(oracle, srv, folder, **options)
 
     yield start
     oracle.call("bc_end_all")
@@ -69,7 +77,7 @@ class CorePeer:
         future = asyncio.get_running_loop().create_future()
         self.pending[node.attrs["id"]] = future
         await self.client.send(node)
-        return await asyncio.wait_for(future, 10)
+        return await asyncio.wait_for(future, WAIT)
 
     async def _pump(self) -> None:
         while True:
@@ -88,7 +96,7 @@ class CorePeer:
             elif node.tag == "receipt":
                 self.receipts.append(node)
 
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    async def wait(self, predicate: Callable[[], bool], timeout: float = WAIT) -> None:
         async with asyncio.timeout(timeout):
             while not predicate():
                 await asyncio.sleep(0.05)

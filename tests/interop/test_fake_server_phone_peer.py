@@ -10,9 +10,15 @@ import pytest
 
 from tests.conftest import Oracle
 from tests.interop.fake_server_driver import BaileysClient
-from tests.interop.test_fake_server_messaging import DELIVERY_ACK, pn, status_of
+from tests.interop.test_fake_server_messaging import (
+    DELIVERY_ACK,
+    PatientClient,
+    PatientServer,
+    pn,
+    status_of,
+)
 from tests.unit.testing.phone_peer import PhonePeer
-from wamd.testing import FakeServer, ServerThread
+from wamd.testing import ServerThread
 
 pytestmark = pytest.mark.interop
 
@@ -22,7 +28,7 @@ BOB = "15550002222"
 
 @pytest.fixture
 def srv() -> Iterator[ServerThread]:
-    with FakeServer.start_in_thread() as thread:
+    with PatientServer().start() as thread:
         yield thread
 
 
@@ -31,7 +37,7 @@ def baileys(oracle: Oracle, srv: ServerThread) -> Iterator[Callable[..., Baileys
     oracle.call("bc_take_stray")
 
     def start(folder: Path, **options: Any) -> BaileysClient:
-        return BaileysClient(oracle, srv, folder, **options)
+        return PatientClient(oracle, srv, folder, **options)
 
     yield start
     oracle.call("bc_end_all")

@@ -96,27 +96,34 @@ class MessageRouter:
             node = _damaged(node)
         account = server.accounts.get(phone_number)
         device = account.devices.get(device_id) if account is not None else None
+        conn = server.connection_of(phone_number, device_id) if device is not None else None
         if device_id == 0 and account is not None:
             how = "phone"
         elif device is None:
             how = "dropped"
         else:
-            conn = server.connection_of(phone_number, device_id)
-            if conn is not None and await conn.send(node):
-                how = "live"
-            else:
-                device.offline_queue.append(node)
-                how = "queued"
+            how = "live" if conn is not None else "queued"
+        # Recorded before the send, so a test that saw the stanza arrive finds the record.
+        index = self._record(Delivery(phone_number, device_id, how, node))
+        if how == "live" and conn is not None and not await conn.send(node):
+            how = "queued"
+            if index is not None:
+                self.deliveries[index] = Delivery(phone_number, device_id, how, node)
+        if how == "queued" and device is not None:
+            device.offline_queue.append(node)
         peer = self.phones.get(phone_number) if how == "phone" else None
         if peer is not None:
             await peer.receive(node)
-        if server.record_transcripts:
-            record = Delivery(phone_number, device_id, how, node)
-            self.deliveries.append(record)
-            if how == "phone":
-                self.phone_inbox.append(record)
         server.notify()
         return how
+
+    def _record(self, record: Delivery) -> int | None:
+        if not self._server.record_transcripts:
+            return None
+        self.deliveries.append(record)
+        if record.how == "phone":
+            self.phone_inbox.append(record)
+        return len(self.deliveries) - 1
 
     async def announce_devices(self, account: Account, change: str, device_id: int) -> int:
         """Tell every connected device that ``account`` gained or lost a device (§7.10).
