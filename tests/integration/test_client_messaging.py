@@ -14,6 +14,7 @@ import pytest
 
 import wamd
 from tests.integration.client_helpers import Recorder, link_by_qr, server_kwargs
+from wamd.binary import Node
 from wamd.errors import MessageRejectedError, UsageError
 from wamd.testing import FakeServer
 
@@ -280,3 +281,40 @@ async def test_sending_before_linking_is_a_usage_error() -> None:
                 await conn.send_text(pn(BOB), "too early")
         finally:
             await conn.close()
+
+
+async def test_second_retry_receipt_carries_keys_and_saves_the_creds(
+    pair: tuple[FakeServer, Peer, Peer],
+) -> None:
+    srv, alice, bob = pair
+    await alice.conn.send_text(pn(BOB), "warm up")
+    await wait_text(bob, "warm up")
+    saved_before = len(bob.events.of(wamd.CredsUpdate))
+
+    def to_bob(msg_id: str) -> list[Node]:
+        return [
+            d.node
+            for d in srv.messaging.deliveries
+            if d.node.tag == "message"
+            and d.node.attrs.get("id") == msg_id
+            and (d.phone_number, d.device) == (BOB, 1)
+        ]
+
+    srv.messaging.damage_next(BOB, 1)
+    sent = await alice.conn.send_text(pn(BOB), "twice spoilt")
+    await srv.wait_for(lambda: len(to_bob(sent)) >= 1, 10)
+    srv.messaging.damage_next(BOB, 1)  # the first resend is spoilt too
+    got = await wait_text(bob, "twice spoilt")
+    assert got.id == sent and got.received is not None
+    assert got.received.retry_count == 2  # type: ignore[attr-defined]
+    retries = [r for r in alice.events.of(wamd.Receipt) if r.type == "retry" and sent in r.ids]
+    assert len(retries) == 2
+    asked = [
+        d.node
+        for d in srv.messaging.deliveries
+        if d.node.tag == "receipt" and d.node.attrs.get("type") == "retry"
+    ]
+    assert [r.get_child("keys") is not None for r in asked] == [False, True]
+    update = await bob.events.wait_for(wamd.CredsUpdate, saved_before + 1)
+    assert "first_unuploaded_pre_key_id" in update.changed
+    assert [m.id for m in bob.events.of(wamd.Message)].count(sent) == 1
