@@ -5,11 +5,12 @@ message has been fully produced or verified: a decrypt that needs a DH ratchet s
 works on a copy of the state and returns it, so a message that fails any check leaves
 the stored record as it was.
 
-Hot paths call ``cryptography``'s X25519 objects and ``hmac.digest`` directly rather
-than the :mod:`wamd.crypto` helpers. That matters measurably for X25519: the helper
-loads the private key from bytes on every call, which costs as much as the agreement
-itself (about 40 µs here), so the ratchet keeps the loaded key on the state. For HMAC
-and AES it saves the helpers' argument checks (a few µs per message).
+Hot paths call ``cryptography``'s X25519 objects and OpenSSL's HMAC objects directly
+rather than the :mod:`wamd.crypto` helpers. That matters measurably for X25519: the
+helper loads the private key from bytes on every call, which costs as much as the
+agreement itself (about 40 µs here), so the ratchet keeps the loaded key on the state.
+For HMAC, ``_hashlib.hmac_new(...).digest()`` is about twice as fast as ``hmac.digest``
+(which sets OpenSSL up afresh per call), and a key used twice is set up once and copied.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher
@@ -60,12 +61,38 @@ MAX_RECEIVING_CHAINS = 5
 """Receiving chains kept per session (libsignal's native implementations keep 5);
 libsignal-node keeps every one, which is why its records grow without bound."""
 
-_ZERO32 = bytes(32)
-_MSG_KEYS_INFO = b"WhisperMessageKeys"
-_RATCHET_INFO = b"WhisperRatchet"
 _ONE = b"\x01"
 _TWO = b"\x02"
+_MSG_KEYS_INFO1 = b"WhisperMessageKeys\x01"
+_MSG_KEYS_INFO2 = b"WhisperMessageKeys\x02"
+_MSG_KEYS_INFO3 = b"WhisperMessageKeys\x03"
+_RATCHET_INFO1 = b"WhisperRatchet\x01"
+_RATCHET_INFO2 = b"WhisperRatchet\x02"
 _VERSION_PREFIX = bytes((VERSION_BYTE,))
+
+
+class _Hmac(Protocol):
+    def copy(self) -> _Hmac: ...
+    def update(self, msg: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+_HmacNew = Callable[[bytes, bytes, str], _Hmac]
+
+
+def _python_hmac_new(key: bytes, msg: bytes, digest: str) -> _Hmac:
+    return hmac.new(key, msg, digest)
+
+
+try:
+    from _hashlib import hmac_new as _openssl_hmac_new
+
+    _hmac_new: _HmacNew = _openssl_hmac_new
+except ImportError:  # pragma: no cover - a Python without OpenSSL's HMAC
+    _hmac_new = _python_hmac_new
+
+# HKDF's extract step for message keys always uses a zero salt: key it once.
+_ZERO_SALT_HMAC = _hmac_new(bytes(32), b"", "sha256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,19 +180,34 @@ def _state_key(state: SessionState) -> X25519PrivateKey:
 
 def root_step(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
     """HKDF(dh, salt=root, info "WhisperRatchet") → (next root key, chain key)."""
-    prk = hmac.digest(root_key, dh_output, "sha256")
-    t1 = hmac.digest(prk, _RATCHET_INFO + _ONE, "sha256")
-    t2 = hmac.digest(prk, t1 + _RATCHET_INFO + _TWO, "sha256")
+    prk = _hmac_new(root_key, dh_output, "sha256").digest()
+    t1 = _hmac_new(prk, _RATCHET_INFO1, "sha256").digest()
+    t2 = _hmac_new(prk, t1 + _RATCHET_INFO2, "sha256").digest()
     return t1, t2
 
 
 def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
     """HKDF(seed, salt 32×0, info "WhisperMessageKeys") → (cipher key, MAC key, IV)."""
-    prk = hmac.digest(_ZERO32, seed, "sha256")
-    t1 = hmac.digest(prk, _MSG_KEYS_INFO + _ONE, "sha256")
-    t2 = hmac.digest(prk, t1 + _MSG_KEYS_INFO + _TWO, "sha256")
-    t3 = hmac.digest(prk, t2 + _MSG_KEYS_INFO + b"\x03", "sha256")
-    return t1, t2, t3[:16]
+    extract = _ZERO_SALT_HMAC.copy()
+    extract.update(seed)
+    expand = _hmac_new(extract.digest(), b"", "sha256")
+    h = expand.copy()
+    h.update(_MSG_KEYS_INFO1)
+    t1 = h.digest()
+    h = expand.copy()
+    h.update(t1 + _MSG_KEYS_INFO2)
+    t2 = h.digest()
+    expand.update(t2 + _MSG_KEYS_INFO3)
+    return t1, t2, expand.digest()[:16]
+
+
+def _chain_step(key: bytes) -> tuple[bytes, bytes]:
+    """(message key seed, next chain key) for chain key ``key``."""
+    seed = _hmac_new(key, b"", "sha256")
+    nxt = seed.copy()
+    seed.update(_ONE)
+    nxt.update(_TWO)
+    return seed.digest(), nxt.digest()
 
 
 def add_sending_chain(state: SessionState, remote_key: bytes) -> None:
@@ -190,8 +232,7 @@ def _fill(chain: Chain, counter: int) -> None:
     n = chain.counter
     while n < counter:
         n += 1
-        keys[n] = hmac.digest(key, _ONE, "sha256")
-        key = hmac.digest(key, _TWO, "sha256")
+        keys[n], key = _chain_step(key)
     chain.key = key
     chain.counter = n
     if len(keys) > MAX_STORED_MESSAGE_KEYS:
@@ -232,8 +273,7 @@ def encrypt_with_state(state: SessionState, our_identity33: bytes, plaintext: by
     if chain is None or chain.chain_type != CHAIN_SENDING or chain.key is None:
         raise InvalidMessageError("session has no usable sending chain")
     counter = chain.counter + 1
-    seed = hmac.digest(chain.key, _ONE, "sha256")
-    next_key = hmac.digest(chain.key, _TWO, "sha256")
+    seed, next_key = _chain_step(chain.key)
     cipher_key, mac_key, iv = derive_message_keys(seed)
     enc = Cipher(AES(cipher_key), CBC(iv)).encryptor()
     pad = 16 - len(plaintext) % 16
@@ -241,11 +281,11 @@ def encrypt_with_state(state: SessionState, our_identity33: bytes, plaintext: by
     body = encode_signal_message_body(
         state.ephemeral_public, counter, state.previous_counter, ciphertext
     )
-    mac = hmac.digest(
+    mac = _hmac_new(
         mac_key,
-        our_identity33 + state.remote_identity_key + _VERSION_PREFIX + body,
+        b"".join((our_identity33, state.remote_identity_key, _VERSION_PREFIX, body)),
         "sha256",
-    )[:MAC_LEN]
+    ).digest()[:MAC_LEN]
     chain.key = next_key
     chain.counter = counter
     return _VERSION_PREFIX + body + mac
@@ -290,16 +330,14 @@ def decrypt_with_state(
             raise InvalidMessageError("message belongs to a closed chain beyond its last key")
         skipped = {}
         for n in range(chain.counter + 1, counter):
-            skipped[n] = hmac.digest(next_key, _ONE, "sha256")
-            next_key = hmac.digest(next_key, _TWO, "sha256")
-        seed = hmac.digest(next_key, _ONE, "sha256")
-        next_key = hmac.digest(next_key, _TWO, "sha256")
+            skipped[n], next_key = _chain_step(next_key)
+        seed, next_key = _chain_step(next_key)
     cipher_key, mac_key, iv = derive_message_keys(seed)
-    expected = hmac.digest(
+    expected = _hmac_new(
         mac_key,
-        work.remote_identity_key + our_identity33 + _VERSION_PREFIX + msg.serialized,
+        b"".join((work.remote_identity_key, our_identity33, _VERSION_PREFIX, msg.serialized)),
         "sha256",
-    )[:MAC_LEN]
+    ).digest()[:MAC_LEN]
     if not hmac.compare_digest(expected, msg.mac):
         raise InvalidMessageError("signal message MAC does not verify")
     ciphertext = msg.ciphertext
