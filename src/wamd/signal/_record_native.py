@@ -68,38 +68,94 @@ def _field_bytes(tag: bytes, data: bytes) -> bytes:
     return tag + (_SMALL[n] if n < 128 else _varint(n)) + data
 
 
+# Tag-and-length prefixes of the bytes fields, for lengths below 128 (keys are 32 or 33).
+_P0A, _P12, _P1A, _P22, _P2A, _P32, _P3A, _P62, _P6A, _P72 = (
+    [bytes((tag, n)) for n in range(128)]
+    for tag in (0x0A, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x62, 0x6A, 0x72)
+)
+
+
 def _encode_chain(ratchet_key: bytes, chain: Chain) -> bytes:
+    n = len(ratchet_key)
+    ct = chain.chain_type
     parts = [
-        _field_bytes(b"\x0a", ratchet_key),
-        b"\x10" + _uint(chain.chain_type, "chain type"),
+        _P0A[n] + ratchet_key if n < 128 else _field_bytes(b"\x0a", ratchet_key),
+        b"\x10" + (_SMALL[ct] if 0 <= ct < 128 else _uint(ct, "chain type")),
         b"\x18" + _zigzag(chain.counter),
     ]
-    if chain.key is not None:
-        parts.append(_field_bytes(b"\x22", chain.key))
+    key = chain.key
+    if key is not None:
+        parts.append(_P22[len(key)] + key if len(key) < 128 else _field_bytes(b"\x22", key))
     keys = chain.message_keys
-    for index in sorted(keys):
-        entry = b"\x08" + _uint(index, "message key index") + _field_bytes(b"\x12", keys[index])
-        parts.append(_field_bytes(b"\x2a", entry))
+    if keys:
+        for index in sorted(keys):
+            entry = b"\x08" + _uint(index, "message key index") + _field_bytes(b"\x12", keys[index])
+            parts.append(_field_bytes(b"\x2a", entry))
     return b"".join(parts)
 
 
 def _encode_state(s: SessionState) -> bytes:
-    parts = [
-        b"\x08" + _uint(s.registration_id, "registration id"),
-        _field_bytes(b"\x12", s.ephemeral_public),
-        _field_bytes(b"\x1a", s.ephemeral_private),
-        _field_bytes(b"\x22", s.last_remote_ephemeral),
-        b"\x28" + _zigzag(s.previous_counter),
-        _field_bytes(b"\x32", s.root_key),
-        _field_bytes(b"\x3a", s.base_key),
-        b"\x40" + _uint(s.base_key_type, "base key type"),
-        b"\x48" + _zigzag(s.closed),
-        b"\x50" + _zigzag(s.used),
-        b"\x58" + _zigzag(s.created),
-        _field_bytes(b"\x62", s.remote_identity_key),
-    ]
+    # Keys are 32 or 33 bytes: a fixed two-byte prefix each (lengths >= 128 take the
+    # general path, so any value still encodes canonically).
+    eph_pub = s.ephemeral_public
+    eph_priv = s.ephemeral_private
+    last = s.last_remote_ephemeral
+    root = s.root_key
+    base = s.base_key
+    remote = s.remote_identity_key
+    rid = s.registration_id
+    bkt = s.base_key_type
+    if (
+        len(eph_pub) < 128
+        and len(eph_priv) < 128
+        and len(last) < 128
+        and len(root) < 128
+        and len(base) < 128
+        and len(remote) < 128
+    ):
+        parts = [
+            b"\x08" + (_SMALL[rid] if 0 <= rid < 128 else _uint(rid, "registration id")),
+            _P12[len(eph_pub)],
+            eph_pub,
+            _P1A[len(eph_priv)],
+            eph_priv,
+            _P22[len(last)],
+            last,
+            b"\x28" + _zigzag(s.previous_counter),
+            _P32[len(root)],
+            root,
+            _P3A[len(base)],
+            base,
+            b"\x40" + (_SMALL[bkt] if 0 <= bkt < 128 else _uint(bkt, "base key type")),
+            b"\x48" + _zigzag(s.closed),
+            b"\x50" + _zigzag(s.used),
+            b"\x58" + _zigzag(s.created),
+            _P62[len(remote)],
+            remote,
+        ]
+    else:
+        parts = [
+            b"\x08" + _uint(rid, "registration id"),
+            _field_bytes(b"\x12", eph_pub),
+            _field_bytes(b"\x1a", eph_priv),
+            _field_bytes(b"\x22", last),
+            b"\x28" + _zigzag(s.previous_counter),
+            _field_bytes(b"\x32", root),
+            _field_bytes(b"\x3a", base),
+            b"\x40" + _uint(bkt, "base key type"),
+            b"\x48" + _zigzag(s.closed),
+            b"\x50" + _zigzag(s.used),
+            b"\x58" + _zigzag(s.created),
+            _field_bytes(b"\x62", remote),
+        ]
     for ratchet_key, chain in s.chains.items():
-        parts.append(_field_bytes(b"\x6a", _encode_chain(ratchet_key, chain)))
+        body = _encode_chain(ratchet_key, chain)
+        n = len(body)
+        if n < 128:
+            parts.append(_P6A[n])
+        else:
+            parts.append(b"\x6a" + _varint(n))
+        parts.append(body)
     p = s.pending_pre_key
     if p is not None:
         pending = (
@@ -115,11 +171,13 @@ def _encode_state(s: SessionState) -> bytes:
 
 def encode_states(states: Iterable[SessionState]) -> bytes:
     """The native bytes of a record holding ``states`` (in order)."""
-    return (
-        b"\x08"
-        + _SMALL[NATIVE_VERSION]
-        + b"".join(_field_bytes(b"\x12", _encode_state(s)) for s in states)
-    )
+    parts = [b"\x08" + _SMALL[NATIVE_VERSION]]
+    for s in states:
+        body = _encode_state(s)
+        n = len(body)
+        parts.append(b"\x12" + (_SMALL[n] if n < 128 else _varint(n)))
+        parts.append(body)
+    return b"".join(parts)
 
 
 def decode_states(data: bytes) -> list[SessionState]:
