@@ -42,6 +42,7 @@ from wamd.events import (
     DisconnectReason,
     Event,
     LoggedOut,
+    RemoteSessionSaved,
     classify_disconnect,
 )
 from wamd.messages import text_message
@@ -82,7 +83,8 @@ class Connection:
         self.state: AuthState = state.state if isinstance(state, AuthHandle) else state
         self._emitter = EventEmitter()
         if self._handle is not None:
-            self._emitter.on(CredsUpdate, self._handle.save_creds)
+            self._emitter.on(CredsUpdate, self._save_creds)
+        self._remote_saved: str | None = None
         self._sock: NoiseSocket | None = None
         self._waiters: dict[str, asyncio.Future[Node]] = {}
         self._ids: Iterator[str] = _new_ids()
@@ -303,6 +305,19 @@ class Connection:
     async def creds_changed(self, *names: str) -> None:
         """Announce that the creds fields ``names`` changed (awaits the handlers)."""
         await self.emit(CredsUpdate(frozenset(names), self.state.creds))
+        if self._remote_saved is not None and self._handle is not None:
+            kind, self._remote_saved = self._remote_saved, None
+            client_id = str(getattr(self._handle.backend, "client_id", ""))
+            await self.emit(RemoteSessionSaved(client_id, kind))
+
+    async def _save_creds(self, event: CredsUpdate) -> None:
+        """Persist the creds through the auth handle; note saves to a remote store."""
+        assert self._handle is not None
+        await self._handle.save_creds(event)
+        # Remote backends (PostgreSQL, Redis) name themselves in ``remote_kind``.
+        kind = getattr(self._handle.backend, "remote_kind", None)
+        if isinstance(kind, str):
+            self._remote_saved = kind
 
     def end_socket(
         self, status: int, reason: str, *, stop: bool = False, immediate: bool = False

@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from wamd.auth.backends._remote import (
     CREDS_CATEGORY,
@@ -159,6 +159,9 @@ class PostgresBackend:
 
     Open it with :meth:`open`; it holds the account's advisory lock until :meth:`close`.
     """
+
+    remote_kind: ClassVar[str] = "postgres"
+    """Names the remote store; a connection emits ``RemoteSessionSaved`` after saving to it."""
 
     def __init__(
         self,

@@ -37,7 +37,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from wamd.auth.backends._remote import (
     CREDS_CATEGORY,
@@ -138,6 +138,9 @@ class RedisBackend:
 
     Open it with :meth:`open`; it holds the account's lease until :meth:`close`.
     """
+
+    remote_kind: ClassVar[str] = "redis"
+    """Names the remote store; a connection emits ``RemoteSessionSaved`` after saving to it."""
 
     def __init__(
         self,
