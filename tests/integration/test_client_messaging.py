@@ -300,11 +300,10 @@ async def test_second_retry_receipt_carries_keys_and_saves_the_creds(
             and (d.phone_number, d.device) == (BOB, 1)
         ]
 
-    srv.messaging.damage_next(BOB, 1)
+    srv.messaging.damage_next(BOB, 1, count=2)  # the message and its first resend
     sent = await alice.conn.send_text(pn(BOB), "twice spoilt")
-    await srv.wait_for(lambda: len(to_bob(sent)) >= 1, 10)
-    srv.messaging.damage_next(BOB, 1)  # the first resend is spoilt too
     got = await wait_text(bob, "twice spoilt")
+    assert len(to_bob(sent)) == 3  # the original and two resends
     assert got.id == sent and got.received is not None
     assert got.received.retry_count == 2  # type: ignore[attr-defined]
     retries = [r for r in alice.events.of(wamd.Receipt) if r.type == "retry" and sent in r.ids]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from wamd.binary import Jid, Node
 from wamd.binary.jid import GROUP_SERVER
-from wamd.errors import JidError
+from wamd.errors import JidError, UsageError
 from wamd.testing.directory import Address, signed_key_index_list
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class MessageRouter:
         self._server = server
         self.deliveries: list[Delivery] = []
         self.phone_inbox: list[Delivery] = []
-        self._damage: set[tuple[str, int]] = set()
+        self._damage: dict[tuple[str, int], int] = {}
         self._reject: dict[tuple[str, int], int] = {}
         self.phones: dict[str, PhoneHandler] = {}
 
@@ -79,20 +79,28 @@ class MessageRouter:
         """Refuse the next message a device sends: ``<ack error=N>``, delivered to nobody."""
         self._reject[(phone_number, device)] = error
 
-    def damage_next(self, phone_number: str, device: int) -> None:
-        """Spoil the ciphertexts of the next message to a device (its MAC fails).
+    def damage_next(self, phone_number: str, device: int, count: int = 1) -> None:
+        """Spoil the ciphertexts of the next ``count`` messages to a device (MACs fail).
 
-        The receiving client then asks the sender for a retry (fake-server.md §7.7).
+        The receiving client then asks the sender for a retry (fake-server.md §7.7); with
+        ``count=2`` the first resend is spoilt too.
         """
-        self._damage.add((phone_number, device))
+        if count < 1:
+            raise UsageError(f"damage_next: count must be at least 1, got {count}")
+        key = (phone_number, device)
+        self._damage[key] = self._damage.get(key, 0) + count
 
     # -- delivery ----------------------------------------------------------------------
 
     async def deliver(self, phone_number: str, device_id: int, node: Node) -> str:
         """Send ``node`` to a device now, or queue it; return how (see :class:`Delivery`)."""
         server = self._server
-        if node.tag == "message" and (phone_number, device_id) in self._damage:
-            self._damage.discard((phone_number, device_id))
+        left = self._damage.get((phone_number, device_id), 0)
+        if node.tag == "message" and left:
+            if left == 1:
+                del self._damage[(phone_number, device_id)]
+            else:
+                self._damage[(phone_number, device_id)] = left - 1
             node = _damaged(node)
         account = server.accounts.get(phone_number)
         device = account.devices.get(device_id) if account is not None else None
