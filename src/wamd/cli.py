@@ -43,6 +43,8 @@ stores:
   PATH.db         wamd's native SQLite store, account "default"
   PATH.db#ID      account ID in that native store
   sqlite:PATH     a native store whatever its file name (also sqlite:PATH#ID)
+  postgres://USER@HOST/DB#ID   account ID in a PostgreSQL database (needs wamd[postgres])
+  redis://HOST:PORT/N#ID       account ID in a Redis database (needs wamd[redis])
 
 key files (encrypted native stores): 32 raw bytes, 64 hex digits or base64 of 32 bytes
 """
@@ -120,10 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     add_pair_command(commands)
     demo = commands.add_parser(
         "demo",
-        help="link, restart and log in again on an embedded fake server (or, with "
-        "--pre-keys, only create fresh credentials and show their public parts)",
-        description="Create a fresh device identity (creds and a few one-time pre-keys) "
-        "in a native store, then print its public keys and what the store holds.",
+        help="pair, log in, restart and exchange messages on an embedded fake server",
+        description="Start a local fake WhatsApp server, link a fresh device to a fake "
+        "phone by QR code, take the 515 restart, log in, restart from the native store "
+        "without a QR code, then link a second account and exchange end-to-end encrypted "
+        "messages and receipts. With --pre-keys N, only create a fresh device identity "
+        "(creds and N one-time pre-keys) in a native store and print its public parts.",
     )
     demo.add_argument(
         "--store",
