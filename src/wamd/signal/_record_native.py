@@ -28,6 +28,8 @@ _SMALL = [bytes((i,)) for i in range(128)]
 def _varint(n: int) -> bytes:
     if 0 <= n < 128:
         return _SMALL[n]
+    if 0 < n < 0x4000:  # registration ids, counters, lengths: two bytes
+        return bytes(((n & 0x7F) | 0x80, n >> 7))
     if n < 0:
         n &= (1 << 64) - 1
     out = bytearray()
@@ -38,21 +40,28 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-_ZIGZAG_CACHE: dict[int, bytes] = {}
+_LOW = [bytes((i | 0x80,)) for i in range(128)]
+_HIGH_CACHE: dict[int, bytes] = {}
 
 
 def _zigzag(n: int) -> bytes:
     if -1 <= n < 64:
         return _SMALL[n << 1] if n >= 0 else b"\x01"
-    # Timestamps (created, used, closed) are the same from one write of a record to the
-    # next; remembering their encodings saves most of the encoder's time.
-    out = _ZIGZAG_CACHE.get(n)
-    if out is None:
-        out = _varint((n << 1) ^ (n >> 63) if n < 0 else n << 1)
-        if len(_ZIGZAG_CACHE) >= 4096:
-            _ZIGZAG_CACHE.clear()
-        _ZIGZAG_CACHE[n] = out
-    return out
+    z = n << 1 if n >= 0 else (n << 1) ^ (n >> 63)
+    if z < 0x80:
+        return _SMALL[z]
+    if z < 0x4000:
+        return bytes(((z & 0x7F) | 0x80, z >> 7))
+    # Timestamps (created, used, closed) change in their low bits from one write of a
+    # record to the next: remember the encoding of all but the lowest seven bits.
+    high = z >> 7
+    rest = _HIGH_CACHE.get(high)
+    if rest is None:
+        rest = _varint(high)
+        if len(_HIGH_CACHE) >= 4096:
+            _HIGH_CACHE.clear()
+        _HIGH_CACHE[high] = rest
+    return _LOW[z & 0x7F] + rest
 
 
 def _uint(n: int, what: str) -> bytes:
