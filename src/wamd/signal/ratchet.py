@@ -375,8 +375,9 @@ def decrypt_with_state(
         if next_key is None:
             raise InvalidMessageError("message belongs to a closed chain beyond its last key")
         skipped = {}
-        for n in range(chain.counter + 1, counter):
-            skipped[n], next_key = _chain_step(next_key)
+        if counter > chain.counter + 1:
+            for n in range(chain.counter + 1, counter):
+                skipped[n], next_key = _chain_step(next_key)
         seed, next_key = _chain_step(next_key)
     cipher_key, mac_key, iv = derive_message_keys(seed)
     expected = _hmac_new(
@@ -399,7 +400,8 @@ def decrypt_with_state(
         del chain.message_keys[counter]
     else:
         keys = chain.message_keys
-        keys.update(skipped)
+        if skipped:
+            keys.update(skipped)
         chain.key = next_key
         chain.counter = counter
         if len(keys) > MAX_STORED_MESSAGE_KEYS:
