@@ -193,3 +193,33 @@ async def test_no_secret_reaches_the_logs(
     ]
     for secret in secrets:
         assert secret not in text
+
+
+async def test_a_store_that_cannot_save_stops_linking_before_the_reply(
+    server: FakeServer, tmp_path: Path
+) -> None:
+    # The store dies mid-way (closed here; a full disk or a dead database in real life):
+    # the link must not be confirmed to the server with creds that were never kept.
+    auth = await wamd.use_native_file_auth_state(tmp_path / "wamd.db", client_id="t")
+    phone = server.phone("15550001111")
+    recorder = Recorder()
+    closed: list[bool] = []
+
+    async def on_qr(qr: str) -> None:
+        if not closed:
+            closed.append(True)
+            await auth.backend.close()
+            await phone.scan(qr)
+
+    conn = await wamd.connect(auth, on_qr=on_qr, **server_kwargs(server))
+    try:
+        conn.on(wamd.Event, recorder)
+        with pytest.raises(wamd.WamdError):
+            await conn.wait_connected(15)
+        await conn.wait_stopped(15)
+    finally:
+        await conn.close()
+    assert server.devices("15550001111") == {}  # no pair-device-sign reached the server
+    ended = recorder.of(wamd.Disconnected)
+    assert ended and not ended[-1].will_reconnect
+    assert ended[-1].status_code == 500

@@ -28,6 +28,7 @@ from wamd.client.config import ClientConfig
 from wamd.client.emitter import EventEmitter
 from wamd.client.socket import NoiseSocket, open_noise_socket
 from wamd.errors import (
+    AuthStateError,
     CertificateError,
     ConnectionClosedError,
     ConnectionError_,
@@ -85,6 +86,7 @@ class Connection:
         if self._handle is not None:
             self._emitter.on(CredsUpdate, self._save_creds)
         self._remote_saved: str | None = None
+        self._save_failed: AuthStateError | None = None
         self._sock: NoiseSocket | None = None
         self._waiters: dict[str, asyncio.Future[Node]] = {}
         self._ids: Iterator[str] = _new_ids()
@@ -305,6 +307,12 @@ class Connection:
     async def creds_changed(self, *names: str) -> None:
         """Announce that the creds fields ``names`` changed (awaits the handlers)."""
         await self.emit(CredsUpdate(frozenset(names), self.state.creds))
+        failed, self._save_failed = self._save_failed, None
+        if failed is not None:
+            # Going on would tell the server about creds we could not keep (a link the
+            # next start would not know): stop instead, and let the caller see why.
+            self.end_socket(500, f"could not save the creds: {failed}", stop=True)
+            raise failed
         if self._remote_saved is not None and self._handle is not None:
             kind, self._remote_saved = self._remote_saved, None
             client_id = str(getattr(self._handle.backend, "client_id", ""))
@@ -313,7 +321,14 @@ class Connection:
     async def _save_creds(self, event: CredsUpdate) -> None:
         """Persist the creds through the auth handle; note saves to a remote store."""
         assert self._handle is not None
-        await self._handle.save_creds(event)
+        try:
+            await self._handle.save_creds(event)
+        except AuthStateError as exc:
+            self._save_failed = exc
+            raise
+        except OSError as exc:
+            self._save_failed = AuthStateError(f"saving the creds failed: {exc}")
+            raise self._save_failed from exc
         # Remote backends (PostgreSQL, Redis) name themselves in ``remote_kind``.
         kind = getattr(self._handle.backend, "remote_kind", None)
         if isinstance(kind, str):
