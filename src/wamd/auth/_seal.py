@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from wamd.crypto import aes_gcm_decrypt, aes_gcm_encrypt
-from wamd.errors import CorruptStoreError, CryptoError
+from wamd.errors import CorruptStoreError, CryptoError, StoreKeyError
 
 __all__ = [
     "CHECK_CATEGORY",
@@ -20,6 +20,8 @@ __all__ = [
     "NONCE_SIZE",
     "SEAL_VERSION",
     "Sealer",
+    "make_key_check",
+    "verify_key_check",
 ]
 
 CREDS_CATEGORY = "\x00creds"
@@ -73,3 +75,26 @@ class Sealer:
                 f"{self._where}: value {category}/{key_id} failed authentication "
                 "(damaged, or moved from another row)"
             ) from None
+
+
+def make_key_check(sealer: Sealer) -> bytes:
+    """The sealed check value stored with a new encrypted account."""
+    return sealer.seal(CHECK_CATEGORY, "", CHECK_PLAINTEXT)
+
+
+def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> None:
+    """Raise :class:`StoreKeyError` unless ``sealer`` fits the account's stored check."""
+    if check is None and sealer is not None:
+        raise StoreKeyError(
+            f"{where} is stored unencrypted but an encryption_key was given; "
+            "migrate it to a new encrypted store instead"
+        )
+    if check is not None and sealer is None:
+        raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
+    if check is not None and sealer is not None:
+        try:
+            plain = sealer.open(CHECK_CATEGORY, "", check)
+        except CorruptStoreError:
+            raise StoreKeyError(f"{where}: wrong encryption_key") from None
+        if plain != CHECK_PLAINTEXT:
+            raise StoreKeyError(f"{where}: wrong encryption_key")

@@ -13,8 +13,8 @@ import urllib.parse
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from wamd.auth._seal import CHECK_CATEGORY, CHECK_PLAINTEXT, CREDS_CATEGORY, Sealer
-from wamd.errors import AuthStateError, CorruptStoreError, StoreKeyError, UsageError
+from wamd.auth._seal import CREDS_CATEGORY, Sealer, make_key_check, verify_key_check
+from wamd.errors import AuthStateError, StoreKeyError, UsageError
 
 if TYPE_CHECKING:
     from wamd.auth.backend import StorageBackend
@@ -75,29 +75,6 @@ def lock_number(client_id: str) -> int:
     """A signed 64-bit number naming ``client_id`` (for PostgreSQL advisory locks)."""
     digest = hashlib.sha256(b"wamd-account-lock\x00" + client_id.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def make_key_check(sealer: Sealer) -> bytes:
-    """The sealed check value stored with a new encrypted account."""
-    return sealer.seal(CHECK_CATEGORY, "", CHECK_PLAINTEXT)
-
-
-def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> None:
-    """Raise :class:`StoreKeyError` unless ``sealer`` fits the account's stored check."""
-    if check is None and sealer is not None:
-        raise StoreKeyError(
-            f"{where} is stored unencrypted but an encryption_key was given; "
-            "migrate it to a new encrypted store instead"
-        )
-    if check is not None and sealer is None:
-        raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
-    if check is not None and sealer is not None:
-        try:
-            plain = sealer.open(CHECK_CATEGORY, "", check)
-        except CorruptStoreError:
-            raise StoreKeyError(f"{where}: wrong encryption_key") from None
-        if plain != CHECK_PLAINTEXT:
-            raise StoreKeyError(f"{where}: wrong encryption_key")
 
 
 class AccountMissingError(AuthStateError):

@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from wamd.auth._seal import CHECK_CATEGORY, CHECK_PLAINTEXT, CREDS_CATEGORY, Sealer
+from wamd.auth._seal import CREDS_CATEGORY, Sealer, make_key_check, verify_key_check
 from wamd.auth.creds import AuthCreds
 from wamd.auth.state import AuthHandle, open_auth_state
 from wamd.errors import (
@@ -477,27 +477,13 @@ def _setup_account(
         "SELECT key_check FROM accounts WHERE client_id = ?", (client_id,)
     ).fetchone()
     if row is None:
-        check = sealer.seal(CHECK_CATEGORY, "", CHECK_PLAINTEXT) if sealer else None
+        check = make_key_check(sealer) if sealer else None
         conn.execute(
             "INSERT INTO accounts (client_id, creds, key_check) VALUES (?, NULL, ?)",
             (client_id, check),
         )
         return sealer
-    check = row[0]
-    if check is None and sealer is not None:
-        raise StoreKeyError(
-            f"{where} is stored unencrypted but an encryption_key was given; "
-            "migrate it to a new encrypted store instead"
-        )
-    if check is not None and sealer is None:
-        raise StoreKeyError(f"{where} is encrypted: pass its encryption_key")
-    if check is not None and sealer is not None:
-        try:
-            plain = sealer.open(CHECK_CATEGORY, "", bytes(check))
-        except CorruptStoreError:
-            raise StoreKeyError(f"{where}: wrong encryption_key") from None
-        if plain != CHECK_PLAINTEXT:
-            raise StoreKeyError(f"{where}: wrong encryption_key")
+    verify_key_check(where, sealer, None if row[0] is None else bytes(row[0]))
     return sealer
 
 
