@@ -83,6 +83,9 @@ _P0A, _P12, _P1A, _P22, _P2A, _P32, _P3A, _P62, _P6A, _P72 = (
     for tag in (0x0A, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x62, 0x6A, 0x72)
 )
 
+# Chain type field plus the counter's tag, for small chain types.
+_CT = [bytes((0x10, i, 0x18)) for i in range(128)]
+
 
 def _encode_chain(ratchet_key: bytes, chain: Chain) -> bytes:
     n = len(ratchet_key)
@@ -158,6 +161,29 @@ def _encode_state(s: SessionState) -> bytes:
             _field_bytes(b"\x62", remote),
         ]
     for ratchet_key, chain in s.chains.items():
+        # The common chain (short keys, small type, no stored message keys) is written
+        # straight into ``parts`` with its length computed, not joined and measured.
+        ct = chain.chain_type
+        counter = chain.counter
+        key = chain.key
+        nr = len(ratchet_key)
+        if nr < 64 and 0 <= ct < 128 and not chain.message_keys:
+            if 0 <= counter < 64:
+                zig = _SMALL[counter << 1]
+            elif counter == -1:
+                zig = b"\x01"
+            else:
+                zig = _zigzag(counter)
+            if key is None:
+                n = nr + 5 + len(zig)
+                if n < 128:
+                    parts += (_P6A[n], _P0A[nr], ratchet_key, _CT[ct], zig)
+                    continue
+            elif len(key) < 64:
+                n = nr + 7 + len(zig) + len(key)
+                if n < 128:
+                    parts += (_P6A[n], _P0A[nr], ratchet_key, _CT[ct], zig, _P22[len(key)], key)
+                    continue
         body = _encode_chain(ratchet_key, chain)
         n = len(body)
         if n < 128:
