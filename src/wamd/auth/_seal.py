@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from wamd.crypto import aes_gcm_decrypt, aes_gcm_encrypt
-from wamd.errors import CorruptStoreError, CryptoError, StoreKeyError
+from wamd.errors import CorruptStoreError, CryptoError, StoreKeyError, UsageError
 
 __all__ = [
     "CHECK_CATEGORY",
@@ -20,6 +20,7 @@ __all__ = [
     "NONCE_SIZE",
     "SEAL_VERSION",
     "Sealer",
+    "check_account_args",
     "make_key_check",
     "verify_key_check",
 ]
@@ -98,3 +99,13 @@ def verify_key_check(where: str, sealer: Sealer | None, check: bytes | None) -> 
             raise StoreKeyError(f"{where}: wrong encryption_key") from None
         if plain != CHECK_PLAINTEXT:
             raise StoreKeyError(f"{where}: wrong encryption_key")
+
+
+def check_account_args(client_id: object, encryption_key: object) -> None:
+    """Refuse an empty or non-str ``client_id`` and a key that is not 32 bytes."""
+    if not isinstance(client_id, str) or not client_id:
+        raise UsageError("client_id must be a non-empty str")
+    if encryption_key is not None and (
+        not isinstance(encryption_key, bytes) or len(encryption_key) != 32
+    ):
+        raise StoreKeyError("encryption_key must be 32 bytes (AES-256)")

@@ -13,8 +13,16 @@ import urllib.parse
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from wamd.auth._seal import CREDS_CATEGORY, Sealer, make_key_check, verify_key_check
-from wamd.errors import AuthStateError, StoreKeyError, UsageError
+from wamd.auth._seal import (
+    CREDS_CATEGORY,
+    Sealer,
+    make_key_check,
+    verify_key_check,
+)
+from wamd.auth._seal import (
+    check_account_args as check_args,
+)
+from wamd.errors import AuthStateError, UsageError
 
 if TYPE_CHECKING:
     from wamd.auth.backend import StorageBackend
@@ -43,16 +51,6 @@ def import_driver(module: str, extra: str) -> ModuleType:
             f"this backend needs the '{module.partition('.')[0]}' package: "
             f"pip install 'wamd[{extra}]' ({exc})"
         ) from None
-
-
-def check_args(client_id: object, encryption_key: object) -> None:
-    """Refuse an empty or non-str ``client_id`` and a key that is not 32 bytes."""
-    if not isinstance(client_id, str) or not client_id:
-        raise UsageError("client_id must be a non-empty str")
-    if encryption_key is not None and (
-        not isinstance(encryption_key, bytes) or len(encryption_key) != 32
-    ):
-        raise StoreKeyError("encryption_key must be 32 bytes (AES-256)")
 
 
 def redact_url(url: str) -> str:

@@ -41,17 +41,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from wamd.auth._seal import CREDS_CATEGORY, Sealer, make_key_check, verify_key_check
+from wamd.auth._seal import (
+    CREDS_CATEGORY,
+    Sealer,
+    check_account_args,
+    make_key_check,
+    verify_key_check,
+)
 from wamd.auth.creds import AuthCreds
 from wamd.auth.state import AuthHandle, open_auth_state
 from wamd.errors import (
     AuthStateError,
     CorruptStoreError,
     InsecureStoreError,
-    StoreKeyError,
     StoreLockedError,
     StoreSchemaError,
-    UsageError,
 )
 from wamd.signal.store import KeyChanges
 
@@ -251,12 +255,7 @@ class NativeBackend:
         for a file that is not a wamd store, :class:`StoreKeyError` for a missing or
         wrong ``encryption_key`` and :class:`InsecureStoreError` for a file others may read.
         """
-        if not isinstance(client_id, str) or not client_id:
-            raise UsageError("client_id must be a non-empty str")
-        if encryption_key is not None and (
-            not isinstance(encryption_key, bytes) or len(encryption_key) != 32
-        ):
-            raise StoreKeyError("encryption_key must be 32 bytes (AES-256)")
+        check_account_args(client_id, encryption_key)
         file = Path(os.fspath(path)).absolute()
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wamd-sqlite")
