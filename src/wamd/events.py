@@ -24,6 +24,11 @@ __all__ = [
     "DisconnectReason",
     "Disconnected",
     "Event",
+    "GroupMetadata",
+    "GroupParticipant",
+    "GroupParticipantsUpdate",
+    "GroupUpdate",
+    "GroupUpsert",
     "LoggedOut",
     "Message",
     "PairingCode",
@@ -246,6 +251,89 @@ class Receipt(Event):
     ids: tuple[str, ...]
     type: str
     timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupParticipant:
+    """A member of a group: ``jid`` as the group addresses it (LID or PN user JID).
+
+    ``phone_number`` is the member's PN JID when the server gave it; ``admin`` is set
+    for admins and the superadmin, ``superadmin`` for the group's owner.
+    """
+
+    jid: str
+    phone_number: str | None = None
+    admin: bool = False
+    superadmin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMetadata:
+    """What a group is: id, subject, creator, creation time, addressing mode, members.
+
+    ``id`` is the group JID (``…@g.us``), ``creation`` and ``subject_time`` are Unix
+    seconds, ``addressing_mode`` is ``"lid"`` or ``"pn"``.
+    """
+
+    id: str
+    subject: str
+    creator: str | None
+    creation: int
+    addressing_mode: str
+    participants: tuple[GroupParticipant, ...]
+    subject_owner: str | None = None
+    subject_time: int | None = None
+    creator_pn: str | None = None
+
+    @property
+    def member_jids(self) -> tuple[str, ...]:
+        """The members' JIDs, in the group's order."""
+        return tuple(p.jid for p in self.participants)
+
+    def participant(self, jid: str) -> GroupParticipant | None:
+        """The member whose JID or phone-number JID is ``jid``, or None."""
+        for member in self.participants:
+            if jid in (member.jid, member.phone_number):
+                return member
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUpsert(Event):
+    """A group we are in was created (or we learnt it whole): its full metadata."""
+
+    metadata: GroupMetadata
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupParticipantsUpdate(Event):
+    """Members of ``group`` were added, removed, promoted or demoted, or left.
+
+    ``action`` is ``add``, ``remove``, ``promote``, ``demote`` or ``leave``; ``author``
+    is who did it (the member itself for ``leave``); ``timestamp`` is Unix seconds.
+    """
+
+    group: str
+    action: str
+    participants: tuple[GroupParticipant, ...]
+    author: str | None
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupUpdate(Event):
+    """Something else about ``group`` changed: ``kind`` names it (``subject``,
+    ``description``, ``announcement``, ``locked``, ``ephemeral``...).
+
+    ``subject`` is the new subject for ``kind == "subject"``.
+    """
+
+    group: str
+    kind: str
+    author: str | None
+    timestamp: int
+    subject: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

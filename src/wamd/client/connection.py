@@ -26,6 +26,7 @@ from wamd.client import handlers as _handlers
 from wamd.client import messaging as _messaging
 from wamd.client.config import ClientConfig
 from wamd.client.emitter import EventEmitter
+from wamd.client.groups import Groups
 from wamd.client.socket import NoiseSocket, open_noise_socket
 from wamd.errors import (
     AuthStateError,
@@ -42,6 +43,7 @@ from wamd.events import (
     Disconnected,
     DisconnectReason,
     Event,
+    GroupMetadata,
     LoggedOut,
     RemoteSessionSaved,
     classify_disconnect,
@@ -236,6 +238,15 @@ class Connection:
         """Tell ``chat`` the messages ``ids`` were read (``sender``: their author, in groups)."""
         now = int(self.clock() + self.server_time_offset)
         await self.send_node(_messaging.read_receipt(chat, ids, sender, now))
+
+    @property
+    def groups(self) -> Groups:
+        """The linked device's groups: cached metadata, create, members, subject, leave."""
+        return self.messaging.groups
+
+    async def group_metadata(self, group: str, *, refresh: bool = False) -> GroupMetadata:
+        """The metadata of ``group`` (cached; ``refresh`` asks the server again)."""
+        return await self.messaging.groups.metadata(group, refresh=refresh)
 
     @property
     def messaging(self) -> _messaging.Messaging:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from wamd.auth import KeyCategory
 from wamd.auth.creds import AuthCreds, init_auth_creds
 from wamd.binary import Jid, Node
-from wamd.client import linking, login, messaging
+from wamd.client import groups, linking, login, messaging
 from wamd.client.linking import LinkingState
 from wamd.errors import JidError, WamdError
 from wamd.events import AuthFailure, failure_status, stream_error_status
@@ -124,6 +124,7 @@ _TABLE: dict[tuple[str, str | None, str | None], Handler] = {
     ("notification", "link_code_companion_reg", None): linking.on_link_code_notification,
     ("notification", "encrypt", None): login.on_encrypt_notification,
     ("notification", "devices", None): messaging.on_devices_notification,
+    ("notification", "w:gp2", None): groups.on_group_notification,
     ("message", None, None): messaging.on_message,
     ("receipt", None, None): messaging.on_receipt,
     ("notification", None, None): _notification,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from wamd._proto.message_pb2 import Message
 from wamd.auth.creds import AuthCreds
 from wamd.binary import Jid, Node
+from wamd.client.groups import Groups, participant_hash
 from wamd.errors import (
     ConnectionClosedError,
     JidError,
@@ -29,7 +30,7 @@ from wamd.errors import (
     TimeoutError_,
     UsageError,
 )
-from wamd.events import Receipt
+from wamd.events import GroupMetadata, Receipt
 from wamd.messages import (
     Me,
     MessageReceiver,
@@ -84,12 +85,17 @@ class Messaging:
         self.sender = MessageSender(
             self.repo, Me.from_creds(creds), conn.query, now_s=lambda: int(self._now())
         )
+        self.groups = Groups(conn.query, conn.state.keys, self._me)
 
     def __repr__(self) -> str:
         return f"<Messaging {self.sender.me!r}>"
 
     def _now(self) -> float:
         return time.time() + self._conn.server_time_offset
+
+    def _me(self) -> Me:
+        self.refresh_me()
+        return self.sender.me
 
     def refresh_me(self) -> None:
         """Take our JIDs from the creds again (our LID arrives with ``<success>``)."""
@@ -105,19 +111,46 @@ class Messaging:
         except JidError as exc:
             raise UsageError(f"cannot send to {chat!r}: {exc}") from None
         if target.server == _GROUP_SERVER:
-            mode, members = await group_members(self._conn, str(target))
-            out = await self.sender.send_group(
-                str(target), members, message, addressing_mode=mode, message_id=message_id
-            )
-        elif target.is_user:
-            out = await self.sender.send(str(target), message, message_id=message_id)
-        else:
+            return await self._send_group(str(target), message, message_id)
+        if not target.is_user:
             raise UsageError(f"cannot send to {chat!r}: not a user or group JID")
+        out = await self.sender.send(str(target), message, message_id=message_id)
         await self.send_and_wait_ack(out)
         return out.id
 
-    async def send_and_wait_ack(self, out: OutgoingMessage) -> None:
-        """Send a built stanza and wait for ``<ack class="message">`` (error codes raise)."""
+    async def _send_group(self, group: str, message: Message, message_id: str | None) -> str:
+        """A group send with the cached metadata; a stale-looking answer drops the entry."""
+        meta = await self.groups.metadata(group)
+        members = list(meta.member_jids)
+        out = await self.sender.send_group(
+            group, members, message, addressing_mode=meta.addressing_mode, message_id=message_id
+        )
+        try:
+            ack = await self.send_and_wait_ack(out)
+        except MessageRejectedError:
+            self.groups.invalidate(group)
+            raise
+        server_hash = ack.attrs.get("phash")
+        if server_hash:
+            devices = [*await self.sender.devices(members), self._own_device(meta)]
+            if server_hash != participant_hash(devices):
+                self._conn.log.info(
+                    "the server's participant hash for %s differs from ours; "
+                    "asking for its members again at the next send",
+                    group,
+                )
+                self.groups.invalidate(group)
+                for member in members:
+                    self.sender.forget_devices(member)
+        return out.id
+
+    def _own_device(self, meta: GroupMetadata) -> str:
+        me = self.sender.me
+        return me.lid_device if meta.addressing_mode == "lid" and me.lid_device else me.pn
+
+    async def send_and_wait_ack(self, out: OutgoingMessage) -> Node:
+        """Send a built stanza and wait for ``<ack class="message">`` (error codes raise);
+        the ack."""
         conn = self._conn
         future = conn.expect_answer(out.id)
         try:
@@ -138,23 +171,13 @@ class Messaging:
                 f"error {error}",
                 code,
             )
+        return ack
 
 
 async def group_members(conn: Connection, group: str) -> tuple[str, list[str]]:
-    """The addressing mode and member user JIDs of ``group`` (a metadata query)."""
-    reply = await conn.query(
-        Node(
-            "iq",
-            {"to": group, "type": "get", "xmlns": "w:g2"},
-            [Node("query", {"request": "interactive"})],
-        )
-    )
-    node = reply.get_child("group")
-    if node is None:
-        raise StanzaError(f"group metadata of {group} has no <group>")
-    members = [j for p in node.children("participant") if (j := p.attrs.get("jid"))]
-    mode = node.attrs.get("addressing_mode") or "pn"
-    return mode, members
+    """The addressing mode and member JIDs of ``group`` (cached; see :mod:`.groups`)."""
+    meta = await conn.messaging.groups.metadata(group)
+    return meta.addressing_mode, list(meta.member_jids)
 
 
 async def on_message(conn: Connection, node: Node) -> None:
