@@ -4,7 +4,8 @@ Built for speed in pure Python: one loop inside :func:`decode_node` walks the wh
 (no recursion, no inner call per node) with the common cases inline -- token strings
 through a 256-entry table, packed strings through ``bytes.hex`` (digits-only NIBBLE_8
 and all HEX_8; other nibble strings through ``binascii.hexlify`` and a
-``bytes.translate`` table), binary content as one slice, values and contents read at
+``bytes.translate`` table), binary content as one slice (a ``memoryview`` of the input
+from :data:`VIEW_THRESHOLD` bytes up, as a copy costs more than a view), values and contents read at
 fixed offsets from the byte before them -- and decoded JIDs are cached by their wire
 bytes, since the same few addresses recur in every stanza. Every malformed shape
 raises :class:`~wamd.errors.NodeDecodeError` with the offset where it was found (offsets
@@ -22,7 +23,7 @@ from wamd.binary.encode import MAX_DEPTH
 from wamd.binary.node import Node
 from wamd.errors import NodeDecodeError
 
-__all__ = ["DEFAULT_MAX_INFLATED", "decode_node"]
+__all__ = ["DEFAULT_MAX_INFLATED", "VIEW_THRESHOLD", "decode_node"]
 
 #: Largest inflated size accepted for a compressed node (a frame is at most 16 MiB).
 DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
@@ -44,8 +45,9 @@ _BINARY_20 = 253
 _BINARY_32 = 254
 _NIBBLE_8 = 255
 
-# List size -> number of attribute pairs.
-_PAIRS: tuple[int, ...] = tuple((size - 1) >> 1 for size in range(256))
+# LIST_8 size -> something to iterate once per attribute pair (a loop over a tuple costs
+# less than counting down).
+_PAIRS: tuple[tuple[None, ...], ...] = tuple((None,) * ((size - 1) >> 1) for size in range(256))
 # Byte -> token string for single-byte tokens 1..235, None for every other tag byte.
 _SINGLE: tuple[str | None, ...] = tuple(
     SINGLE_BYTE_TOKENS[b] if 1 <= b < len(SINGLE_BYTE_TOKENS) else None for b in range(256)
@@ -59,9 +61,26 @@ _NIBBLE_FROM_HEX = bytes.maketrans(b"abcdef", b"-.\xff\xff\xff\x00")
 # Decoded JIDs by their wire bytes (see decode_node); cleared when it reaches the bound.
 _JID_CACHE: dict[bytes, str] = {}
 _JID_CACHE_GET = _JID_CACHE.get
-_NEW = object.__new__
 _JID_CACHE_SIZE = 4096
+
+
+class _WireNode(Node):
+    """A :class:`Node` as the decoder builds it: created bare, its slots set one by one.
+
+    Only construction differs (no ``__init__`` arguments, which makes creating one a
+    third cheaper); it is a ``Node`` in every other respect.
+    """
+
+    __slots__ = ()
+    __init__ = object.__init__
+
+
 _AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
+#: Binary contents of at least this many bytes are returned as read-only ``memoryview``
+#: slices of the input instead of copies (below it a copy is cheaper than a view).
+VIEW_THRESHOLD = 16 * 1024
+# The same bound counted from a BINARY_20 tag byte (tag and 3 length bytes come first).
+_VIEW_FROM_TAG = VIEW_THRESHOLD + 4
 
 
 def decode_node(
@@ -89,8 +108,7 @@ def decode_node(
         single = _SINGLE
         pairs = _PAIRS
         jid_get = _JID_CACHE_GET
-        new = _NEW
-        node_cls = Node
+        wire_node = _WireNode
         stack: list[tuple[list[Node], int]] = []
         top: list[Node] = []
         kids = top  # the child list being filled
@@ -102,13 +120,12 @@ def decode_node(
                 pos += 3
                 if not size or tag is None:
                     tag, pos = _read_tag(data, pos - 1, size)
-                n_attrs = pairs[size]
+                attr_slots = pairs[size]
             else:
                 size, tag, pos = _read_head(data, pos)
-                n_attrs = (size - 1) >> 1
+                attr_slots = (None,) * ((size - 1) >> 1)
             attrs: dict[str, str] = {}
-            while n_attrs:
-                n_attrs -= 1
+            for _ in attr_slots:
                 # ``pos`` stays on the key byte: the value's tag byte is at ``pos + 1``.
                 key = single[data[pos]]
                 if key is None:
@@ -142,9 +159,11 @@ def decode_node(
                                 f"packed string at offset {pos + 1} runs past the end"
                             )
                         text = data[pos + 3 : end].hex()
-                        # Digits only (even length) is the common case; anything else
-                        # ('-', '.', the odd-length terminator, bad codes) takes the table.
-                        if head & 0x80 or not text.isdecimal():
+                        if head & 0x80:  # odd length: usually an F nibble of padding
+                            text = text[:-1] if text[-1:] == "f" else "x"
+                        # Digits only is the common case; anything else ('-', '.', the
+                        # terminator code, other padding, bad codes) takes the table.
+                        if not text.isdecimal():
                             text = _unpack_nibbles(data, pos + 3, end, head)
                         pos = end
                     elif b == 247:  # AD_JID: domain type, device, user
@@ -178,7 +197,7 @@ def decode_node(
                     pos += 2
                 attrs[key] = text
 
-            node = new(node_cls)
+            node = wire_node()
             node.tag = tag
             node.attrs = attrs
             kids.append(node)
@@ -218,7 +237,10 @@ def decode_node(
                         raise NodeDecodeError(
                             f"BINARY_20 content at offset {pos} runs past the end"
                         )
-                    node.content = data[pos + 4 : end]
+                    if end - pos < _VIEW_FROM_TAG:
+                        node.content = data[pos + 4 : end]
+                    else:  # large: a view of the input, not a copy
+                        node.content = memoryview(data)[pos + 4 : end]
                     pos = end
                 elif b == 249:  # LIST_16
                     count = (data[pos + 1] << 8) | data[pos + 2]
@@ -299,8 +321,8 @@ def _read_tag(data: bytes, pos: int, size: int) -> tuple[str, int]:
     return tag, end
 
 
-def _read_long_binary(data: bytes, pos: int, b: int) -> tuple[bytes, int]:
-    """BINARY_20 or BINARY_32 content whose length starts at ``pos``."""
+def _read_long_binary(data: bytes, pos: int, b: int) -> tuple[bytes | memoryview, int]:
+    """BINARY_20 or BINARY_32 content whose length starts at ``pos`` (a view if large)."""
     if b == 253:
         length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
         pos += 3
@@ -315,11 +337,17 @@ def _read_long_binary(data: bytes, pos: int, b: int) -> tuple[bytes, int]:
             f"binary content of {length} bytes at offset {pos} runs past the end"
             f" ({len(data)} bytes)"
         )
-    return data[pos:end], end
+    if length < VIEW_THRESHOLD:
+        return data[pos:end], end
+    return memoryview(data)[pos:end], end
 
 
 def _read_jid(data: bytes, pos: int, b: int, end: int, span: bytes) -> tuple[str, int]:
     """Decode a JID missing from the cache; cache it if it had the expected shape."""
+    if b == 250 and not data[pos]:  # no user: a bare server such as "@s.whatsapp.net"
+        server = _SINGLE[data[pos + 1]]
+        if server is not None:
+            return "@" + server, pos + 2
     nibble_user = data[pos if b == 250 else pos + 2] == 255
     text, pos = _read_string(data, pos, b, 0)
     if pos == end and nibble_user:  # the span is exactly this JID's bytes

@@ -7,8 +7,9 @@ from typing import Union
 
 __all__ = ["Content", "Node"]
 
-#: What a node may hold: nothing, raw bytes, text, or child nodes.
-Content = Union[None, bytes, str, list["Node"]]  # noqa: UP007 - a runtime alias
+#: What a node may hold: nothing, raw bytes (large decoded contents as a read-only
+#: ``memoryview`` of the received frame), text, or child nodes.
+Content = Union[None, bytes, memoryview, str, list["Node"]]  # noqa: UP007 - a runtime alias
 
 # str(node) shows at most this many bytes of binary content, and this many children.
 _SHOW_BYTES = 32
@@ -20,8 +21,10 @@ class Node:
     """A WABinary node: ``tag``, string ``attrs`` (insertion order) and ``content``.
 
     ``content`` is ``None``, ``bytes``, ``str`` or a list of child nodes. Nodes decoded
-    from the wire hold ``bytes`` for binary content and ``str`` for token, packed or JID
-    content; use :meth:`content_bytes` where either may arrive.
+    from the wire hold ``bytes`` for binary content -- a read-only ``memoryview`` of the
+    frame, not a copy, from 16 KiB up (``wamd.binary.decode.VIEW_THRESHOLD``) -- and
+    ``str`` for token, packed or JID content; use :meth:`content_bytes` where any of
+    these may arrive.
     """
 
     __slots__ = ("attrs", "content", "tag")
