@@ -134,16 +134,29 @@ class RawSync:
 
 
 async def wamd_updates(
-    folder: Path, value: bytes, ids: list[str], seq: int, conc: int
+    folder: Path, values: tuple[bytes, bytes], ids: list[str], seq: int, conc: int
 ) -> dict[str, float]:
-    """Committed session updates/s, each in its own durable transaction."""
+    """Committed session updates/s, each in its own durable transaction.
+
+    Every update stores a value different from the one stored before it (the two
+    ``values`` alternate per session), as a real ratchet step does: SQLite skips
+    writing (and fsyncing) a transaction whose rows are all unchanged, so rewriting
+    the same bytes would time commits that never reach the disk.
+    """
+    flips = [0] * len(ids)
+
+    def next_value(k: int) -> bytes:
+        flips[k] ^= 1
+        return values[flips[k]]
+
     async with await use_native_file_auth_state(folder / "updates.db", "bench") as handle:
         keys = handle.state.keys
 
         async def update(i: int) -> None:
-            sid = ids[i % len(ids)]
+            k = i % len(ids)
+            sid = ids[k]
             async with keys.transaction(sid):
-                await keys.set({"session": {sid: value}})
+                await keys.set({"session": {sid: next_value(k)}})
 
         for i in range(200):
             await update(i)
@@ -207,7 +220,7 @@ async def wamd_updates(
         floor_wait = bursts * len(ids) / (time.perf_counter() - t0)
 
         async def plain_set(i: int) -> None:  # what Baileys does: one keys.set, no transaction
-            await keys.set({"session": {ids[i]: value}})
+            await keys.set({"session": {ids[i]: next_value(i)}})
 
         t0 = time.perf_counter()
         for _ in range(bursts):
@@ -321,6 +334,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     dataset = make_dataset(rng)
     update_json = _session_json(rng)
     update_value = SessionRecord.from_libsignal_json(update_json).serialize()
+    # A second state of the same session (same sizes, other key bytes): wamd's updates
+    # alternate between the two so that every commit changes the stored row.
+    other_value = SessionRecord.from_libsignal_json(_session_json(rng)).serialize()
+    assert len(other_value) == len(update_value) and other_value != update_value
     session_ids = [f"{16660000000 + i}.0" for i in range(N_SESSIONS)]
     with tempfile.TemporaryDirectory(prefix="wamd-bench-auth-", dir=args.dir) as tmp:
         work = Path(tmp)
@@ -343,7 +360,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             node = _best(node, run_node(spec, work))
             updates = await wamd_updates(
-                work, update_value, session_ids, args.sequential, args.concurrent
+                work, (update_value, other_value), session_ids, args.sequential, args.concurrent
             )
             reads = await wamd_open_read_all(db, dataset, args.repeats)
             wamd = _best(wamd, {**updates, **reads})
