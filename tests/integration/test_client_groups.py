@@ -8,15 +8,17 @@ notification was acked; what each client decrypted shows who got the messages.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 import wamd
 from tests.integration.test_client_messaging import Peer, linked, start, wait_text
 from wamd.binary import Node
+from wamd.client.groups import participant_hash
 from wamd.errors import MessageRejectedError, QueryError
 from wamd.testing import FakeServer
+from wamd.testing.groups import Group
 
 ALICE = "15550001111"
 BOB = "15550002222"
@@ -273,3 +275,47 @@ async def test_leave_and_participating(trio: tuple[FakeServer, Peer, Peer, Peer]
     event = await bob.events.wait_for(wamd.GroupParticipantsUpdate)
     assert event.group == one.jid and event.action in ("remove", "leave")
     assert {m.id for m in await alice.conn.groups.participating()} == {two.jid}
+
+
+def server_phash(srv: FakeServer, group: Group) -> str:
+    """The participant hash of every device of every member, as the server sees them."""
+    members = group.member_accounts(srv)
+    return participant_hash(m.lid_jid(d) for m in members for d in srv.directory.device_ids(m))
+
+
+def acks_carry_phash(srv: FakeServer, number: str, phash: Callable[[], str]) -> None:
+    """Make the server put ``phash()`` on its message acks to device 1 of ``number``
+    (as WhatsApp does; the FakeServer itself leaves it out)."""
+    conn = srv.connection_of(number, 1)
+    assert conn is not None
+    original = conn.send
+
+    async def send(node: Node) -> bool:
+        if node.tag == "ack" and node.attrs.get("class") == "message":
+            node = Node(node.tag, {**node.attrs, "phash": phash()})
+        return await original(node)
+
+    conn.send = send  # type: ignore[method-assign]
+
+
+async def test_matching_participant_hash_keeps_the_entry_and_another_drops_it(
+    trio: tuple[FakeServer, Peer, Peer, Peer],
+) -> None:
+    srv, alice, bob, carol = trio
+    group = srv.groups.create(srv.accounts[BOB], "hashed", [srv.accounts[ALICE]])
+    acks_carry_phash(srv, ALICE, lambda: server_phash(srv, group))
+    await alice.conn.send_text(group.jid, "hash one")
+    await alice.conn.send_text(group.jid, "hash two")
+    assert group.jid in alice.conn.groups.cache
+    assert metadata_queries(srv, ALICE, group.jid) == 1
+
+    # Carol joins and Alice misses the notification: the server's hash gives it away.
+    group.members[CAROL] = ""
+    await alice.conn.send_text(group.jid, "hash three")
+    assert group.jid not in alice.conn.groups.cache
+    sent = await alice.conn.send_text(group.jid, "hash four")
+    got = await wait_text(carol, "hash four")
+    assert got.id == sent
+    assert metadata_queries(srv, ALICE, group.jid) == 2
+    assert group.jid in alice.conn.groups.cache
+    await wait_text(bob, "hash four")
