@@ -319,3 +319,27 @@ async def test_matching_participant_hash_keeps_the_entry_and_another_drops_it(
     assert metadata_queries(srv, ALICE, group.jid) == 2
     assert group.jid in alice.conn.groups.cache
     await wait_text(bob, "hash four")
+
+
+async def test_unreadable_or_unmodelled_notifications_are_acked_and_drop_the_entry(
+    trio: tuple[FakeServer, Peer, Peer, Peer],
+) -> None:
+    srv, alice, _, _ = trio
+    group = srv.groups.create(srv.accounts[BOB], "odd", [srv.accounts[ALICE]])
+    await alice.conn.group_metadata(group.jid)
+    attrs = {"from": group.jid, "type": "w:gp2", "t": "1795440200"}
+    attrs["participant"] = srv.accounts[BOB].lid_jid()
+    broken = Node("notification", {**attrs, "id": "odd.1"}, [Node("create", {})])
+    assert await srv.send_to(ALICE, 1, broken)
+    ack = await wait_acked(srv, ALICE, broken)
+    assert ack.attrs["class"] == "notification" and ack.attrs["type"] == "w:gp2"
+    assert group.jid not in alice.conn.groups.cache
+
+    await alice.conn.group_metadata(group.jid)
+    locked = Node("notification", {**attrs, "id": "odd.2"}, [Node("locked", {})])
+    assert await srv.send_to(ALICE, 1, locked)
+    event = await alice.events.wait_for(wamd.GroupUpdate)
+    assert (event.group, event.kind, event.timestamp) == (group.jid, "locked", 1795440200)
+    await wait_acked(srv, ALICE, locked)
+    assert group.jid not in alice.conn.groups.cache
+    assert not alice.events.of(wamd.GroupUpsert)

@@ -35,7 +35,7 @@ from wamd.client.group_metadata import (
     parse_group_notification,
     participant_hash,
 )
-from wamd.errors import JidError, StanzaError, UsageError, WamdError
+from wamd.errors import JidError, StanzaError, UsageError
 from wamd.events import (
     Event,
     GroupMetadata,
@@ -293,10 +293,8 @@ class Groups:
 
     def _is_me(self, who: GroupParticipant) -> bool:
         me = self._me()
-        for jid in (who.jid, who.phone_number):
-            if jid is not None and _user(jid) in (_user(me.pn), _user(me.lid)):
-                return True
-        return False
+        mine = {u for u in (_user(me.pn), _user(me.lid)) if u is not None}
+        return any(_user(jid) in mine for jid in (who.jid, who.phone_number) if jid)
 
 
 def _user(jid: str | None) -> str | None:
@@ -329,17 +327,27 @@ def _checked_user(user: str) -> str:
 
 
 async def on_group_notification(conn: Connection, node: Node) -> None:
-    """A ``w:gp2`` notification: ack it, update the group cache, announce the changes."""
+    """A ``w:gp2`` notification: update the group cache, ack, announce the changes.
+
+    One that cannot be read drops the group's entry and is acked all the same (it would
+    come back unchanged); a store failure (replacing our sender key) leaves it unacked,
+    so the server delivers it again.
+    """
     found: list[Event] = []
+    if conn.state.creds.me is not None:
+        groups = conn.messaging.groups
+        try:
+            found = await groups.apply_notification(node)
+        except (StanzaError, JidError) as exc:
+            conn.log.info("group notification %s not understood: %s", node.attrs.get("id"), exc)
+            group = node.attrs.get("from")
+            if group:
+                groups.invalidate(group)
     try:
-        if conn.state.creds.me is not None:
-            found = await conn.messaging.groups.apply_notification(node)
-    except WamdError as exc:
-        conn.log.info("group notification %s not understood: %s", node.attrs.get("id"), exc)
-        group = node.attrs.get("from")
-        if group and conn.state.creds.me is not None:
-            conn.messaging.groups.invalidate(group)
-    finally:
-        await conn.send_node(build_ack(node))
+        ack = build_ack(node)
+    except StanzaError as exc:
+        conn.log.info("group notification not acked: %s", exc)
+    else:
+        await conn.send_node(ack)
     for event in found:
         await conn.emit(event)
