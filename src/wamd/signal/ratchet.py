@@ -11,6 +11,8 @@ helper loads the private key from bytes on every call, which costs as much as th
 agreement itself (about 40 µs here), so the ratchet keeps the loaded key on the state.
 For HMAC, ``_hashlib.hmac_new(...).digest()`` is about twice as fast as ``hmac.digest``
 (which sets OpenSSL up afresh per call), and a key used twice is set up once and copied.
+The message-key HKDF goes one step further and runs HMAC on SHA-256 objects it copies
+(about 0.5 µs less per message key than HMAC objects).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
+from hashlib import sha256 as _sha256
 from typing import Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -137,8 +140,15 @@ def _backend_cbc() -> tuple[_CbcFactory, _CbcFactory] | None:
 _cbc_encryptor, _cbc_decryptor = _backend_cbc() or (_cipher_encryptor, _cipher_decryptor)
 
 
-# HKDF's extract step for message keys always uses a zero salt: key it once.
-_ZERO_SALT_HMAC = _hmac_new(bytes(32), b"", "sha256")
+# HMAC-SHA256 with a 32-byte key K is SHA256((K ^ opad) || SHA256((K ^ ipad) || msg)),
+# the key padded with zeros to the 64-byte block. HKDF's extract step for message keys
+# always uses a zero salt, so its two padded-key hashes are computed once.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_IPAD_FILL = b"\x36" * 32
+_OPAD_FILL = b"\x5c" * 32
+_ZERO_SALT_INNER = _sha256(b"\x36" * 64)
+_ZERO_SALT_OUTER = _sha256(b"\x5c" * 64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,17 +244,29 @@ def root_step(root_key: bytes, dh_output: bytes) -> tuple[bytes, bytes]:
 
 def derive_message_keys(seed: bytes) -> tuple[bytes, bytes, bytes]:
     """HKDF(seed, salt 32×0, info "WhisperMessageKeys") → (cipher key, MAC key, IV)."""
-    extract = _ZERO_SALT_HMAC.copy()
-    extract.update(seed)
-    expand = _hmac_new(extract.digest(), b"", "sha256")
-    h = expand.copy()
+    # HMAC-SHA256 spelled out on SHA-256 objects: the zero-salt extract starts from
+    # hashes of the padded key that are computed once, and the expand key's inner and
+    # outer hashes are each set up once and copied for the three blocks.
+    inner = _ZERO_SALT_INNER.copy()
+    inner.update(seed)
+    outer = _ZERO_SALT_OUTER.copy()
+    outer.update(inner.digest())
+    prk = outer.digest()
+    key_inner = _sha256(prk.translate(_IPAD) + _IPAD_FILL)
+    key_outer = _sha256(prk.translate(_OPAD) + _OPAD_FILL)
+    h = key_inner.copy()
     h.update(_MSG_KEYS_INFO1)
-    t1 = h.digest()
-    h = expand.copy()
+    o = key_outer.copy()
+    o.update(h.digest())
+    t1 = o.digest()
+    h = key_inner.copy()
     h.update(t1 + _MSG_KEYS_INFO2)
-    t2 = h.digest()
-    expand.update(t2 + _MSG_KEYS_INFO3)
-    return t1, t2, expand.digest()[:16]
+    o = key_outer.copy()
+    o.update(h.digest())
+    t2 = o.digest()
+    key_inner.update(t2 + _MSG_KEYS_INFO3)
+    key_outer.update(key_inner.digest())
+    return t1, t2, key_outer.digest()[:16]
 
 
 def _chain_step(key: bytes) -> tuple[bytes, bytes]:
