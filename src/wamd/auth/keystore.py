@@ -29,8 +29,9 @@ import asyncio
 import collections
 import contextlib
 import contextvars
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 from wamd.auth.backend import StorageBackend
 from wamd.errors import AuthStateError, UsageError
@@ -41,19 +42,22 @@ __all__ = ["KeyStore"]
 _Changes = dict[str, dict[str, bytes | None]]
 
 
-class _Transaction:
-    """The staged writes and cached reads of one open transaction."""
+class _Done:
+    """An awaitable that is already complete: what the uncontended paths return."""
 
-    __slots__ = ("active", "reads", "writes")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.active = True
-        self.writes: _Changes = {}
-        # Values read from the backend during the transaction (None = known missing).
-        self.reads: _Changes = {}
+    def __await__(self) -> Generator[Any, None, None]:
+        return _EXHAUSTED  # an exhausted generator: awaiting it returns None at once
 
-    def snapshot(self) -> _Changes:
-        return {category: dict(values) for category, values in self.writes.items()}
+
+def _exhausted() -> Generator[Any, None, None]:
+    yield from ()
+
+
+_EXHAUSTED = _exhausted()
+next(_EXHAUSTED, None)
+_DONE = _Done()
 
 
 class _KeyLocks:
@@ -90,13 +94,14 @@ class _KeyLocks:
             raise
 
     def release(self, key: str) -> None:
-        waiters = self._held[key]
+        held = self._held
+        waiters = held[key]
         while waiters:
             fut = waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
                 return
-        del self._held[key]
+        del held[key]
 
 
 def _checked(category: object, values: Mapping[str, object]) -> dict[str, bytes | None]:
@@ -121,103 +126,153 @@ def _checked(category: object, values: Mapping[str, object]) -> dict[str, bytes 
 
 
 def _merge(batches: Iterable[_Changes]) -> _Changes:
-    """Apply ``batches`` in order into one change set (later changes win)."""
+    """Apply ``batches`` in order into one new change set (later changes win)."""
     merged: _Changes = {}
     for changes in batches:
         for category, values in changes.items():
-            merged.setdefault(category, {}).update(values)
+            bucket = merged.get(category)
+            if bucket is None:
+                merged[category] = dict(values)
+            else:
+                bucket.update(values)
     return merged
 
 
-class _BatchDone(asyncio.Future[None]):
-    """The future every commit of one batch awaits; a waiter's cancellation cannot cancel it.
+class _Batch:
+    """Commits to be written together, the future they await, and how the write went.
 
-    Cancelling a task cancels the future it awaits. Here that would fail every other
-    commit of the batch, so :meth:`cancel` refuses: the task then sees its cancellation
-    when the batch is settled (its changes were already handed to the writer).
+    ``done`` is a plain future (so the event loop's fast path serves its waiters). A
+    committer whose task is cancelled while it waits cancels ``done`` too and wakes
+    every other committer of the batch early: they then wait on ``backup`` (see
+    :meth:`settled`) until the writer has settled the batch.
     """
 
-    def cancel(self, msg: object | None = None) -> bool:
-        return False
-
-    def abandon(self) -> None:
-        """Cancel for real: the writer died, so nothing of the batch is known written."""
-        super().cancel()
-
-
-class _Batch:
-    """Commits to be written together, the future they await, and who of them failed."""
-
-    __slots__ = ("commits", "done", "failures")
+    __slots__ = ("abandoned", "backup", "commits", "done", "failures", "is_settled", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.commits: list[_Changes] = []
-        self.done = _BatchDone(loop=loop)
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.is_settled = False
+        # The writer died before the batch was written: nothing of it is known written.
+        self.abandoned = False
         # Index in ``commits`` -> the error its own write raised (only after a failed merge).
         self.failures: dict[int, Exception] | None = None
+        self.backup: asyncio.Future[None] | None = None
+
+    def settle(self, *, abandoned: bool = False) -> None:
+        """The writer is done with the batch: wake every committer."""
+        self.is_settled = True
+        self.abandoned = abandoned
+        for fut in (self.done, self.backup):
+            if fut is not None and not fut.done():
+                if abandoned:
+                    fut.cancel()
+                else:
+                    fut.set_result(None)
+
+    async def settled(self) -> None:
+        """Called when awaiting ``done`` raised CancelledError: wait until the batch is settled.
+
+        Then raise CancelledError if the batch was abandoned or the calling task is being
+        cancelled (its changes were handed to the writer, so it waits for the write either
+        way); otherwise return normally (another committer's cancellation woke it).
+        """
+        while not self.is_settled:
+            backup = self.backup
+            if backup is None or backup.done():
+                backup = self.backup = self.loop.create_future()
+            with contextlib.suppress(asyncio.CancelledError):
+                await backup
+        task = asyncio.current_task()
+        if self.abandoned or (task is not None and task.cancelling()):
+            raise asyncio.CancelledError
 
 
 class _TransactionContext:
-    """The async context manager :meth:`KeyStore.transaction` returns."""
+    """The async context manager :meth:`KeyStore.transaction` returns.
 
-    __slots__ = ("_joined", "_key", "_savepoint", "_store", "_token", "_txn")
+    The outermost block is itself the transaction (held in the store's context
+    variable): its staged ``writes`` and the ``reads`` it cached (None = known missing).
+    A nested block only remembers the outer one and a savepoint of its writes.
+    """
 
-    # Set by __aenter__: _txn and _token for an outermost block, _savepoint when joining.
-    _txn: _Transaction
-    _token: contextvars.Token[_Transaction | None]
+    __slots__ = ("_key", "_outer", "_savepoint", "_store", "_token", "active", "reads", "writes")
+
+    # Set by __aenter__ for an outermost block (_token and the transaction state) or a
+    # nested one (_outer and _savepoint).
+    _token: contextvars.Token[_TransactionContext | None]
     _savepoint: _Changes
+    writes: _Changes
+    reads: _Changes | None
 
     def __init__(self, store: KeyStore, key: str) -> None:
         self._store = store
         self._key = key
-        self._joined: _Transaction | None = None
+        self._outer: _TransactionContext | None = None
+        self.active = False
 
-    async def __aenter__(self) -> None:
+    def __aenter__(self) -> Awaitable[None]:
         store = self._store
         if store._closed:
             raise AuthStateError("the key store is closed")
         current = store._current.get()
         if current is not None and current.active:
-            self._joined = current
-            self._savepoint = current.snapshot()
-            return
+            self._outer = current
+            self._savepoint = {c: dict(values) for c, values in current.writes.items()}
+            return _DONE
         held = store._locks._held
-        if self._key not in held:
-            held[self._key] = None  # free: take it without awaiting
-        else:
-            await store._locks.acquire(self._key)
-        self._txn = txn = _Transaction()
-        self._token = store._current.set(txn)
+        if self._key in held:
+            return self._enter_contended()
+        held[self._key] = None  # free: take it without awaiting
+        self.writes = {}
+        self.reads = None
+        self.active = True
+        self._token = store._current.set(self)
+        return _DONE
 
-    async def __aexit__(
+    async def _enter_contended(self) -> None:
+        store = self._store
+        await store._locks.acquire(self._key)
+        self.writes = {}
+        self.reads = None
+        self.active = True
+        self._token = store._current.set(self)
+
+    def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None:
-        if self._joined is not None:
+    ) -> Awaitable[None]:
+        outer = self._outer
+        if outer is not None:
             if exc_type is not None:
-                self._joined.writes = self._savepoint
-            return
-        txn = self._txn
-        txn.active = False
+                outer.writes = self._savepoint
+            return _DONE
+        self.active = False
         store = self._store
         store._current.reset(self._token)
+        if exc_type is None and self.writes:
+            return self._commit()
+        store._locks.release(self._key)
+        return _DONE
+
+    async def _commit(self) -> None:
+        store = self._store
+        batch = store._batch or store._open_batch()
+        index = len(batch.commits)
+        batch.commits.append(self.writes)
         try:
-            if exc_type is None and txn.writes:
-                # Inline of KeyStore._commit: this is the hot path.
-                batch = store._batch or store._open_batch()
-                index = len(batch.commits)
-                batch.commits.append(txn.writes)
+            try:
                 await batch.done
-                if batch.failures is not None and index in batch.failures:
-                    raise batch.failures[index]
+            except asyncio.CancelledError:
+                await batch.settled()
+            failures = batch.failures
+            if failures is not None and index in failures:
+                raise failures[index]
         finally:
-            held = store._locks._held
-            if held[self._key] is None:
-                del held[self._key]  # nobody waiting: the common case
-            else:
-                store._locks.release(self._key)
+            store._locks.release(self._key)
 
 
 class KeyStore:
@@ -237,7 +292,7 @@ class KeyStore:
         # Bumped before and after every backend write: a read that overlapped a write
         # may have seen either side of it, so its result is not cached.
         self._epoch = 0
-        self._current: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
+        self._current: contextvars.ContextVar[_TransactionContext | None] = contextvars.ContextVar(
             f"wamd_keystore_txn_{id(self):x}", default=None
         )
         self._locks = _KeyLocks()
@@ -271,7 +326,10 @@ class KeyStore:
             return await self._read(category, ids)
         result: dict[str, bytes] = {}
         staged = txn.writes.get(category, {})
-        cached = txn.reads.setdefault(category, {})
+        reads = txn.reads
+        if reads is None:
+            reads = txn.reads = {}
+        cached = reads.setdefault(category, {})
         missing: list[str] = []
         for key_id in ids:
             if key_id in staged or key_id in cached:
@@ -326,7 +384,7 @@ class KeyStore:
         if self._closed:
             raise AuthStateError("the key store is closed")
 
-    def _active(self) -> _Transaction | None:
+    def _active(self) -> _TransactionContext | None:
         txn = self._current.get()
         if txn is None or not txn.active:
             return None
@@ -345,9 +403,13 @@ class KeyStore:
         batch = self._batch or self._open_batch()
         index = len(batch.commits)
         batch.commits.append(changes)
-        await batch.done
-        if batch.failures is not None and index in batch.failures:
-            raise batch.failures[index]
+        try:
+            await batch.done
+        except asyncio.CancelledError:
+            await batch.settled()
+        failures = batch.failures
+        if failures is not None and index in failures:
+            raise failures[index]
 
     async def _write_loop(self) -> None:
         """Write each batch (all commits waiting at once) with one backend write."""
@@ -357,12 +419,12 @@ class KeyStore:
                 await self._write_batch(batch)
             except BaseException:
                 # The writer itself is going (cancelled): nothing queued will be written.
-                batch.done.abandon()
+                batch.settle(abandoned=True)
                 pending, self._batch = self._batch, None
                 if pending is not None:
-                    pending.done.abandon()
+                    pending.settle(abandoned=True)
                 raise
-            batch.done.set_result(None)
+            batch.settle()
 
     async def _read(self, category: str, ids: Sequence[str]) -> dict[str, bytes]:
         """Backend values of ``ids`` (missing ones absent), through the read cache."""
