@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from wamd.client.group_cache import GroupMetadataSource, check_source
 from wamd.client.policy import ReconnectPolicy
 from wamd.errors import UsageError
 from wamd.noise import WA_ROOT_KEY
@@ -27,7 +28,8 @@ class ClientConfig:
     ``qr_timeout`` is how long each QR code stays valid: ``None`` gives 60 s for the
     first and 20 s for each later one (as WhatsApp Web), a number applies to all, a pair
     gives (first, later). ``keepalive_interval`` is the ping period; silence longer than
-    it plus ``keepalive_grace`` ends the connection with 408.
+    it plus ``keepalive_grace`` ends the connection with 408. ``group_metadata_cache``
+    is the application's group metadata cache (see :mod:`wamd.client.group_cache`).
     """
 
     url: str = DEFAULT_URL
@@ -49,6 +51,7 @@ class ClientConfig:
     keepalive_grace: float = 5.0
     clear_on_logout: bool = False
     logger: logging.Logger | None = None
+    group_metadata_cache: GroupMetadataSource | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -60,6 +63,8 @@ class ClientConfig:
         for name in ("connect_timeout", "query_timeout", "keepalive_interval"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.group_metadata_cache is not None:
+            check_source(self.group_metadata_cache)
         first, later = self.qr_lifetimes
         if first <= 0 or later <= 0:
             raise UsageError(f"qr_timeout must be positive, got {self.qr_timeout!r}")

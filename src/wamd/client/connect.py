@@ -10,6 +10,7 @@ from typing import Any
 from wamd.auth import AuthHandle, AuthState
 from wamd.client.config import DEFAULT_URL, Callback, ClientConfig
 from wamd.client.connection import Connection
+from wamd.client.group_cache import GroupMetadataSource
 from wamd.client.policy import ReconnectPolicy
 from wamd.errors import UsageError
 from wamd.noise import WA_ROOT_KEY
@@ -74,6 +75,7 @@ def connect(
     keepalive_grace: float = 5.0,
     clear_on_logout: bool = False,
     logger: logging.Logger | None = None,
+    group_metadata_cache: GroupMetadataSource | None = None,
 ) -> _Connect:
     """Connect a device to WhatsApp: link it if new, log it in otherwise.
 
@@ -96,7 +98,9 @@ def connect(
     :class:`~wamd.testing.FakeServer` in tests); ``reconnect`` sets the backoff;
     ``browser``, ``version`` and ``push_name`` describe the device. A 401 (logged out)
     stops the connection; the stored creds are cleared only with ``clear_on_logout`` or
-    :meth:`Connection.clear_auth_state`.
+    :meth:`Connection.clear_auth_state`. ``group_metadata_cache`` lets many connections
+    share group metadata (:mod:`wamd.client.group_cache`): an object with async
+    ``get(group)`` and ``set(group, metadata)``, or a function of the group JID.
     """
     phone = normalize_phone_number(pairing_phone) if pairing_phone is not None else None
     if phone is not None and on_qr is not None:
@@ -119,5 +123,6 @@ def connect(
         keepalive_grace=keepalive_grace,
         clear_on_logout=clear_on_logout,
         logger=logger,
+        group_metadata_cache=group_metadata_cache,
     )
     return _Connect(state, config)

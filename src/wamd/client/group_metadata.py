@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 from wamd.binary import Jid, Node
@@ -208,6 +208,9 @@ class GroupCache:
 
     def __contains__(self, group: object) -> bool:
         return group in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries))
 
     def __repr__(self) -> str:
         return f"<GroupCache {len(self._entries)}/{self.max_size}>"

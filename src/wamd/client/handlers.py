@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from wamd.auth import KeyCategory
 from wamd.auth.creds import AuthCreds, init_auth_creds
 from wamd.binary import Jid, Node
-from wamd.client import groups, linking, login, messaging
+from wamd.client import group_events, linking, login, messaging
 from wamd.client.linking import LinkingState
 from wamd.errors import JidError, WamdError
 from wamd.events import AuthFailure, failure_status, stream_error_status
@@ -83,9 +83,14 @@ async def _ib(conn: Connection, node: Node) -> None:
             await conn.send_node(Node("ib", {}, [Node("offline_batch", {"count": "100"})]))
         elif child.tag == "dirty":
             stamp = child.attrs.get("timestamp", "")
-            if child.attrs.get("type") == "account_sync" and stamp.isdigit():
+            kind = child.attrs.get("type")
+            if kind == "account_sync" and stamp.isdigit():
                 conn.state.creds.last_account_sync_timestamp = int(stamp)
                 await conn.creds_changed("last_account_sync_timestamp")
+            elif kind == "groups":
+                # In a task of its own: the participating query may be large, and the
+                # stanzas behind this one (messages, w:gp2 notifications) go on meanwhile.
+                conn.spawn(group_events.on_dirty_groups(conn, stamp))
         elif child.tag == "downgrade_webclient":
             conn.end_socket(411, "the server downgraded this web client")
 
@@ -124,7 +129,7 @@ _TABLE: dict[tuple[str, str | None, str | None], Handler] = {
     ("notification", "link_code_companion_reg", None): linking.on_link_code_notification,
     ("notification", "encrypt", None): login.on_encrypt_notification,
     ("notification", "devices", None): messaging.on_devices_notification,
-    ("notification", "w:gp2", None): groups.on_group_notification,
+    ("notification", "w:gp2", None): group_events.on_group_notification,
     ("message", None, None): messaging.on_message,
     ("receipt", None, None): messaging.on_receipt,
     ("notification", None, None): _notification,

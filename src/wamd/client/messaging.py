@@ -85,7 +85,9 @@ class Messaging:
         self.sender = MessageSender(
             self.repo, Me.from_creds(creds), conn.query, now_s=lambda: int(self._now())
         )
-        self.groups = Groups(conn.query, conn.state.keys, self._me)
+        self.groups = Groups(
+            conn.query, conn.state.keys, self._me, shared=conn.config.group_metadata_cache
+        )
 
     def __repr__(self) -> str:
         return f"<Messaging {self.sender.me!r}>"
