@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.conftest import Oracle
 from tests.integration.client_helpers import FAST_RECONNECT, Recorder
 from tests.interop.fake_server_driver import BaileysClient
 from tests.interop.test_client_baileys_messaging import ALICE, BOB, pn, text_event
+from wamd.binary import Node
 from wamd.testing import FakeServer, ServerThread
 
 pytestmark = pytest.mark.interop
@@ -155,5 +157,63 @@ def test_wamd_follows_a_baileys_admin(srv: ServerThread, alice: BaileysClient) -
         finally:
             await bob.close()
             await carol.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_dirty_groups_baileys_and_wamd_answer_alike(
+    srv: ServerThread, alice: BaileysClient
+) -> None:
+    """The server's dirty-groups bit: Baileys and wamd both ask ``participating``, then
+    send the same ``clean``; both learn the group the server made behind their backs."""
+    dirty = "urn:xmpp:whatsapp:dirty"
+
+    def answer_of(number: str) -> tuple[list[Node], Node]:
+        nodes = [n for n in sent_by(srv, number) if n.tag == "iq"]
+        asks = [n for n in nodes if n.get_child("participating") is not None]
+        clean = [n for n in nodes if n.attrs.get("xmlns") == dirty]
+        assert len(asks) == 1 and len(clean) == 1
+        assert nodes.index(asks[0]) < nodes.index(clean[0])
+        return asks, clean[0]
+
+    def shape(node: Node) -> tuple[str, dict[str, str], list[Any]]:
+        attrs = {k: v for k, v in node.attrs.items() if k != "id"}
+        return node.tag, attrs, [shape(c) for c in node.children()]
+
+    def cleaned(number: str) -> bool:  # evaluated on the server's loop
+        return any(
+            e.direction == "in" and e.node.attrs.get("xmlns") == dirty
+            for c in srv.server.connections
+            if c.account is srv.server.accounts[number] and c.device_id == 1
+            for e in c.transcript
+        )
+
+    async def scenario() -> None:
+        bob, bob_events = await wamd_client(srv, BOB, "Bob")
+        try:
+            accounts = srv.server.accounts
+            group = srv.call(
+                lambda: srv.server.groups.create(accounts[BOB], "unannounced", [accounts[ALICE]])
+            )
+            for number in (ALICE, BOB):
+                assert srv.run(srv.server.send_dirty(number, 1, "groups", 1795440000))
+            for number in (ALICE, BOB):
+                await asyncio.to_thread(srv.wait_for, partial(cleaned, number))
+            baileys_asks, baileys_clean = answer_of(ALICE)
+            wamd_asks, wamd_clean = answer_of(BOB)
+            assert [shape(n) for n in wamd_asks] == [shape(n) for n in baileys_asks]
+            assert shape(wamd_clean) == shape(baileys_clean)
+            assert shape(wamd_clean)[2] == [("clean", {"type": "groups"}, [])]
+            await asyncio.to_thread(
+                alice.wait,
+                lambda e: e.get("type") == "group-update" and e.get("id") == group.jid,
+            )
+            upsert = await wait_event(
+                bob_events, wamd.GroupUpsert, lambda e: e.metadata.id == group.jid
+            )
+            assert upsert.metadata.subject == "unannounced"
+            assert srv.call(lambda: srv.server.iq_errors) == []
+        finally:
+            await bob.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
