@@ -8,6 +8,7 @@ that the sends that used the shared entries reached the right members.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,12 @@ import wamd
 from tests.integration.client_helpers import Recorder, server_kwargs
 from tests.integration.test_client_groups import ALICE, BOB, CAROL, metadata_queries, pn
 from tests.integration.test_client_messaging import Peer, linked, wait_text
-from wamd.client.group_cache import MemoryGroupMetadataCache
+from tests.servers import require_redis
+from wamd.client.group_cache import (
+    MemoryGroupMetadataCache,
+    metadata_from_json,
+    metadata_to_json,
+)
 from wamd.client.groups import parse_group
 from wamd.errors import MessageRejectedError, UsageError
 from wamd.events import GroupMetadata
@@ -191,3 +197,53 @@ async def test_a_bad_option_is_refused_at_once() -> None:
     auth = await wamd.memory_auth_state()
     with pytest.raises(UsageError, match="group_metadata_cache"):
         wamd.connect(auth, group_metadata_cache={})  # type: ignore[arg-type]
+
+
+class RedisGroupCache:
+    """The Redis-backed cache of docs/messaging.md ("Your own cache")."""
+
+    def __init__(self, client: Any, prefix: str = "wamd:group:", ttl: int = 3600) -> None:
+        self.client, self.prefix, self.ttl = client, prefix, ttl
+
+    async def get(self, group: str) -> GroupMetadata | None:
+        raw = await self.client.get(self.prefix + group)
+        return None if raw is None else metadata_from_json(raw)
+
+    async def set(self, group: str, metadata: GroupMetadata | None) -> None:
+        if metadata is None:
+            await self.client.delete(self.prefix + group)
+        else:
+            await self.client.set(self.prefix + group, metadata_to_json(metadata), ex=self.ttl)
+
+
+async def test_connections_share_metadata_through_redis(
+    linked_trio: tuple[FakeServer, list[wamd.AuthHandle]],
+) -> None:
+    import redis.asyncio as redis
+
+    srv, auths = linked_trio
+    client = redis.from_url(require_redis().url)
+    prefix = f"wamd-test:{os.urandom(6).hex()}:"
+    try:
+        alice = await start_with(srv, auths[0], ALICE, RedisGroupCache(client, prefix))
+        bob = await start_with(srv, auths[1], BOB, RedisGroupCache(client, prefix))
+        group = srv.groups.create(srv.accounts[BOB], "in redis", [srv.accounts[ALICE]])
+        try:
+            await alice.conn.send_text(group.jid, "alice asks")
+            await wait_text(bob, "alice asks")
+            stored = await client.get(prefix + group.jid)
+            assert stored is not None and metadata_from_json(stored).subject == "in redis"
+            await bob.conn.send_text(group.jid, "bob does not")
+            await wait_text(alice, "bob does not")
+            assert metadata_queries(srv, ALICE, group.jid) == 1
+            assert metadata_queries(srv, BOB, group.jid) == 0
+            await alice.conn.groups.leave(group.jid)
+            assert await client.get(prefix + group.jid) is None
+        finally:
+            await alice.conn.close()
+            await bob.conn.close()
+    finally:
+        keys = await client.keys(prefix + "*")
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
