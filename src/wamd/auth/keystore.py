@@ -128,13 +128,24 @@ def _checked(category: object, values: Mapping[str, object]) -> dict[str, bytes 
 def _merge(batches: Iterable[_Changes]) -> _Changes:
     """Apply ``batches`` in order into one new change set (later changes win)."""
     merged: _Changes = {}
+    last: str | None = None  # the category of the previous one-category change set
+    bucket: dict[str, bytes | None] = {}
     for changes in batches:
+        if len(changes) == 1:  # the common case: one category, often the previous one
+            for category in changes:
+                if category is not last:
+                    found = merged.get(category)
+                    bucket = merged[category] = {} if found is None else found
+                    last = category
+                bucket.update(changes[category])
+            continue
         for category, values in changes.items():
-            bucket = merged.get(category)
-            if bucket is None:
+            found = merged.get(category)
+            if found is None:
                 merged[category] = dict(values)
             else:
-                bucket.update(values)
+                found.update(values)
+        last = None
     return merged
 
 

@@ -75,3 +75,33 @@ async def test_many_transactions_on_distinct_keys_share_one_write(backend: Stora
     assert await backend.read("lid-mapping", [str(i) for i in range(300)]) == {
         str(i): str(i).encode() for i in range(300)
     }
+
+
+async def test_a_group_of_mixed_commits_ends_as_if_applied_in_order(
+    backend: StorageBackend,
+) -> None:
+    gated = GatedBackend(backend)
+    store = KeyStore(gated)  # type: ignore[arg-type]
+    first = asyncio.create_task(store.set({"lid-mapping": {"first": b"0"}}))
+    await gated.writing.wait()  # the next commits all wait for one later write
+    commits: list[dict[str, dict[str, bytes | None]]] = [
+        {"lid-mapping": {"a": b"1"}},
+        {"lid-mapping": {"b": b"2"}},
+        {"pre-key": {"1": b"p" * 64}, "lid-mapping": {"a": b"3", "c": b"4"}},
+        {"lid-mapping": {"b": None}},
+        {"pre-key": {"2": b"q" * 64}},
+        {"lid-mapping": {"c": b"5"}},
+        {"pre-key": {"1": None}},
+    ]
+    tasks = [asyncio.create_task(store.set(changes)) for changes in commits]
+    await asyncio.sleep(0.01)
+    gated.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *tasks), 10)
+    assert len(gated.writes) == 2
+    assert gated.writes[1] == {
+        "lid-mapping": {"a": b"3", "b": None, "c": b"5"},
+        "pre-key": {"1": None, "2": b"q" * 64},
+    }
+    assert commits[0] == {"lid-mapping": {"a": b"1"}}  # the callers' dicts are untouched
+    assert await store.get("lid-mapping", ["a", "b", "c"]) == {"a": b"3", "c": b"5"}
+    assert await backend.read("pre-key", ["1", "2"]) == {"2": b"q" * 64}
