@@ -4,8 +4,12 @@ The schema is ``proto/signal_records.proto``. Writing goes through a small hand-
 encoder rather than the generated classes: a record is rewritten on every message, and
 building protobuf objects field by field cost more than the ratchet itself. The output
 is the canonical encoding the generated class writes (a test checks they agree), so
-any protobuf library reads it. Reading uses the generated class (C parser) and then
-builds the states with plain attribute access.
+any protobuf library reads it.
+
+Reading a record in the canonical layout this module writes goes through
+:mod:`wamd.signal._record_stored`, which keeps what it reads in a stored form the
+encoder writes back as it was; anything else goes through the generated class and its
+C parser.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from google.protobuf.message import DecodeError
 
 from wamd._proto import signal_records_pb2 as pb
 from wamd.errors import InvalidRecordError
+from wamd.signal._record_stored import PUB_LEN, StoredState, decode_stored
 from wamd.signal.session_state import Chain, PendingPreKey, SessionState
 
 __all__ = ["NATIVE_VERSION", "decode_states", "encode_states"]
@@ -106,7 +111,8 @@ def _encode_chain(ratchet_key: bytes, chain: Chain) -> bytes:
     return b"".join(parts)
 
 
-def _encode_state(s: SessionState) -> bytes:
+def _encode_header(s: SessionState) -> list[bytes]:
+    """The encoded fields 1 to 12 of a state, in parts."""
     # Keys are 32 or 33 bytes: a fixed two-byte prefix each (lengths >= 128 take the
     # general path, so any value still encodes canonically).
     eph_pub = s.ephemeral_public
@@ -125,7 +131,7 @@ def _encode_state(s: SessionState) -> bytes:
         and len(base) < 128
         and len(remote) < 128
     ):
-        parts = [
+        return [
             b"\x08" + (_SMALL[rid] if 0 <= rid < 128 else _uint(rid, "registration id")),
             _P12[len(eph_pub)],
             eph_pub,
@@ -145,22 +151,36 @@ def _encode_state(s: SessionState) -> bytes:
             _P62[len(remote)],
             remote,
         ]
+    return [
+        b"\x08" + _uint(rid, "registration id"),
+        _field_bytes(b"\x12", eph_pub),
+        _field_bytes(b"\x1a", eph_priv),
+        _field_bytes(b"\x22", last),
+        b"\x28" + _zigzag(s.previous_counter),
+        _field_bytes(b"\x32", root),
+        _field_bytes(b"\x3a", base),
+        b"\x40" + _uint(bkt, "base key type"),
+        b"\x48" + _zigzag(s.closed),
+        b"\x50" + _zigzag(s.used),
+        b"\x58" + _zigzag(s.created),
+        _field_bytes(b"\x62", remote),
+    ]
+
+
+def _encode_state(s: SessionState) -> bytes:
+    stored = s.stored_form if type(s) is StoredState else None
+    if stored is not None:
+        head, used, tail = stored
+        parts = [head, b"\x50" + _zigzag(s.used) if used is None else used, tail]
     else:
-        parts = [
-            b"\x08" + _uint(rid, "registration id"),
-            _field_bytes(b"\x12", eph_pub),
-            _field_bytes(b"\x1a", eph_priv),
-            _field_bytes(b"\x22", last),
-            b"\x28" + _zigzag(s.previous_counter),
-            _field_bytes(b"\x32", root),
-            _field_bytes(b"\x3a", base),
-            b"\x40" + _uint(bkt, "base key type"),
-            b"\x48" + _zigzag(s.closed),
-            b"\x50" + _zigzag(s.used),
-            b"\x58" + _zigzag(s.created),
-            _field_bytes(b"\x62", remote),
-        ]
+        parts = _encode_header(s)
     for ratchet_key, chain in s.chains.items():
+        stored_chain = chain.stored_form
+        if stored_chain is not None and not chain.message_keys and len(ratchet_key) == PUB_LEN:
+            rest, counter, key = stored_chain
+            if chain.counter == counter and chain.key == key and chain.chain_type == rest[1]:
+                parts += (_P6A[PUB_LEN + 2 + len(rest)], b"\x0a\x21", ratchet_key, rest)
+                continue
         # The common chain (short keys, small type, no stored message keys) is written
         # straight into ``parts`` with its length computed, not joined and measured.
         ct = chain.chain_type
@@ -217,6 +237,12 @@ def encode_states(states: Iterable[SessionState]) -> bytes:
 
 def decode_states(data: bytes) -> list[SessionState]:
     """The states in native record bytes; damaged bytes raise InvalidRecordError."""
+    states = decode_stored(data)
+    return _decode_generic(data) if states is None else states
+
+
+def _decode_generic(data: bytes) -> list[SessionState]:
+    """Any native record bytes, through the generated class; damage is InvalidRecordError."""
     msg = pb.RecordStructure()
     try:
         msg.ParseFromString(data)

@@ -429,5 +429,6 @@ def decrypt_with_state(
         if len(keys) > MAX_STORED_MESSAGE_KEYS:
             for old in sorted(keys)[: len(keys) - MAX_STORED_MESSAGE_KEYS]:
                 del keys[old]
-    work.pending_pre_key = None
+    if work.pending_pre_key is not None:
+        work.pending_pre_key = None
     return padded[:-pad], work

@@ -25,7 +25,7 @@ BASE_KEY_OURS = 1
 BASE_KEY_THEIRS = 2
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Chain:
     """A symmetric chain: its type, counter, current key and stored (skipped) message keys.
 
@@ -38,10 +38,28 @@ class Chain:
     counter: int
     key: bytes | None
     message_keys: dict[int, bytes] = field(default_factory=dict)
+    # The native record codec's slot: for a chain read from a record, its stored bytes
+    # (after the ratchet key) and the counter and key they hold, written back as they
+    # were while the chain still has those values (see wamd.signal._record_native).
+    stored_form: tuple[bytes, int, bytes | None] | None = field(
+        default=None, init=False, repr=False
+    )
 
     def copy(self) -> Chain:
         """An independent copy."""
         return Chain(self.chain_type, self.counter, self.key, dict(self.message_keys))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Chain):
+            return NotImplemented
+        return (
+            self.chain_type == other.chain_type
+            and self.counter == other.counter
+            and self.key == other.key
+            and self.message_keys == other.message_keys
+        )
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         kind = "sending" if self.chain_type == CHAIN_SENDING else "receiving"
@@ -57,7 +75,7 @@ class PendingPreKey:
     pre_key_id: int | None = None
 
 
-@dataclass(slots=True, eq=True)
+@dataclass(slots=True, eq=False)
 class SessionState:
     """One session with a peer (libsignal-node's ``SessionEntry``).
 
@@ -83,6 +101,11 @@ class SessionState:
     # value: building one from bytes costs as much as an agreement). Whoever replaces
     # ephemeral_private must replace or clear this too (only the ratchet does).
     ephemeral_key_cache: object | None = field(default=None, compare=False, repr=False)
+    # The native record codec's slot: the stored bytes of fields 1 to 12 (``used`` apart)
+    # while none of them changed (see wamd.signal._record_native). None otherwise.
+    stored_form: tuple[bytes, bytes | None, bytes] | None = field(
+        default=None, init=False, repr=False
+    )
 
     @property
     def is_open(self) -> bool:
@@ -108,6 +131,31 @@ class SessionState:
             self.pending_pre_key,
             self.ephemeral_key_cache,
         )
+
+    def _values(self) -> tuple[object, ...]:
+        return (
+            self.registration_id,
+            self.ephemeral_public,
+            self.ephemeral_private,
+            self.last_remote_ephemeral,
+            self.previous_counter,
+            self.root_key,
+            self.base_key,
+            self.base_key_type,
+            self.closed,
+            self.used,
+            self.created,
+            self.remote_identity_key,
+            self.chains,
+            self.pending_pre_key,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionState):
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (
