@@ -241,32 +241,35 @@ class Groups:
         """
         async with self._sync_lock:
             touched: set[str] = set()
-            self._touched = touched
+            self._touched = touched  # kept until the answer is applied: applying awaits
             try:
-                reply = await self._query(build_participating_query())
+                return await self._sync(touched)
             finally:
                 self._touched = None
-            holder = reply.get_child("groups")
-            found = [parse_group(g) for g in holder.children("group")] if holder else []
-            listed = {meta.id for meta in found}
-            changed: list[GroupMetadata] = []
-            kept: list[GroupMetadata] = []
-            for meta in found:
-                if meta.id in touched:
-                    await self.forget(meta.id)
-                    continue
-                before = self.cache.get(meta.id)
-                self._put_unless_in_flight(meta)
-                self._stale.discard(meta.id)
-                await self._share(meta.id, meta)
-                kept.append(meta)
-                if before != meta:
-                    changed.append(meta)
-            gone = [g for g in self.cache if g not in listed and g not in touched]
-            for group in gone:
-                await self.forget(group)
-            await self._replace_keys_held_by_others(kept)
-            return GroupSync(tuple(found), tuple(changed), tuple(gone))
+
+    async def _sync(self, touched: set[str]) -> GroupSync:
+        reply = await self._query(build_participating_query())
+        holder = reply.get_child("groups")
+        found = [parse_group(g) for g in holder.children("group")] if holder else []
+        listed = {meta.id for meta in found}
+        changed: list[GroupMetadata] = []
+        kept: list[GroupMetadata] = []
+        for meta in found:
+            if meta.id in touched:
+                await self.forget(meta.id)
+                continue
+            before = self.cache.get(meta.id)
+            self._put_unless_in_flight(meta)
+            self._stale.discard(meta.id)
+            kept.append(meta)
+            if before != meta:
+                changed.append(meta)
+            await self._share(meta.id, meta)
+        gone = [g for g in self.cache if g not in listed and g not in touched]
+        for group in gone:
+            await self.forget(group)
+        await self._replace_keys_held_by_others(kept)
+        return GroupSync(tuple(found), tuple(changed), tuple(gone))
 
     async def _replace_keys_held_by_others(self, groups: Sequence[GroupMetadata]) -> None:
         """Replace our sender key in each group where a device that has it is not a member."""
