@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 import wamd
 from tests.integration.client_helpers import Recorder, server_kwargs
-from tests.integration.test_client_groups import ALICE, BOB, CAROL, metadata_queries, pn
+from tests.integration.test_client_groups import (
+    ALICE,
+    BOB,
+    CAROL,
+    metadata_queries,
+    pn,
+    received,
+)
 from tests.integration.test_client_messaging import Peer, linked, wait_text
 from tests.servers import require_redis
 from wamd.client.group_cache import (
@@ -247,3 +254,53 @@ async def test_connections_share_metadata_through_redis(
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+class ArmedCache(MemoryGroupMetadataCache):
+    """A memory cache that, once armed, runs ``hook`` inside its next write of ``group``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed: tuple[str, Callable[[], Awaitable[None]]] | None = None
+
+    async def set(self, group: str, metadata: GroupMetadata | None) -> None:
+        if self.armed is not None and self.armed[0] == group:
+            hook, self.armed = self.armed[1], None
+            await hook()
+        await super().set(group, metadata)
+
+
+async def test_a_change_during_a_slow_cache_write_is_not_overwritten(
+    linked_trio: tuple[FakeServer, list[wamd.AuthHandle]],
+) -> None:
+    srv, auths = linked_trio
+    first = srv.groups.create(srv.accounts[BOB], "first", [srv.accounts[ALICE]])
+    second = srv.groups.create(srv.accounts[BOB], "second old", [srv.accounts[ALICE]])
+    cache = ArmedCache()
+    alice = await start_with(srv, auths[0], ALICE, cache)
+    bob = await start_with(srv, auths[1], BOB, None)
+    try:
+        for group in (first, second):
+            await alice.conn.group_metadata(group.jid)
+
+        async def rename_second() -> None:
+            # The refresh is writing the first group; the answer it holds for the second
+            # still has the old subject when the renaming reaches Alice.
+            await bob.conn.groups.set_subject(second.jid, "second new")
+            await alice.events.wait_for(wamd.GroupUpdate)
+
+        cache.armed = (first.jid, rename_second)
+        assert await srv.send_dirty(ALICE, 1, "groups")
+        await srv.wait_for(
+            lambda: any(
+                n.tag == "iq" and n.attrs.get("xmlns") == "urn:xmpp:whatsapp:dirty"
+                for n in received(srv, ALICE)
+            )
+        )
+        assert cache.armed is None  # the hook ran
+        assert (await alice.conn.group_metadata(second.jid)).subject == "second new"
+        stored = await cache.get(second.jid)
+        assert stored is None or stored.subject == "second new"
+    finally:
+        await alice.conn.close()
+        await bob.conn.close()
