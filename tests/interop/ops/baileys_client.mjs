@@ -53,7 +53,15 @@ async function openSocket(client) {
 			me: update.me ?? null,
 			registered: update.registered ?? null
 		})
-		await saveCreds()
+		// Baileys' saveCreds rewrites creds.json in place (truncate, then write): remember
+		// the write so ending the client can wait for it before anyone reads the folder.
+		const saving = saveCreds()
+		client.saving.add(saving)
+		try {
+			await saving
+		} finally {
+			client.saving.delete(saving)
+		}
 	})
 	sock.ev.on('connection.update', update => {
 		const err = update.lastDisconnect?.error
@@ -159,6 +167,16 @@ function endClient(client) {
 	}
 }
 
+// Wait (bounded) until the client's creds writes have finished.
+async function settled(client) {
+	// One short pause first: an update the closing socket emits lands on a later tick.
+	await new Promise(resolve => setTimeout(resolve, 20))
+	for (let i = 0; i < 5 && client.saving.size; i++) {
+		await Promise.allSettled([...client.saving])
+		await new Promise(resolve => setTimeout(resolve, 20))
+	}
+}
+
 function get(id) {
 	const client = clients.get(id)
 	if (!client) throw new Error(`no Baileys client ${id}`)
@@ -176,6 +194,7 @@ export const ops = {
 			dir,
 			options: options ?? {},
 			events: [],
+			saving: new Set(),
 			sockets: 0,
 			sock: null,
 			ended: false,
@@ -301,13 +320,15 @@ export const ops = {
 		if (client) {
 			endClient(client)
 			clients.delete(id)
+			await settled(client)
 		}
 		return true
 	},
 	async bc_end_all() {
-		for (const client of clients.values()) endClient(client)
-		const n = clients.size
+		const ending = [...clients.values()]
+		for (const client of ending) endClient(client)
 		clients.clear()
-		return n
+		for (const client of ending) await settled(client)
+		return ending.length
 	}
 }
