@@ -24,6 +24,7 @@ DJB_TYPE = 0x05
 """The type byte libsignal puts in front of a 32-byte Curve25519 public key."""
 
 KEY_LEN = 32
+_DJB_PREFIX = bytes((DJB_TYPE,))
 
 
 def clamp(private: bytes) -> bytes:
@@ -64,7 +65,7 @@ class KeyPair:
     @property
     def prefixed_public(self) -> bytes:
         """The public key as libsignal writes it: 0x05 followed by 32 bytes."""
-        return bytes((DJB_TYPE,)) + self.public
+        return _DJB_PREFIX + self.public
 
 
 def generate_key_pair() -> KeyPair:

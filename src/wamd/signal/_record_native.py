@@ -23,7 +23,7 @@ from wamd.errors import InvalidRecordError
 from wamd.signal._record_stored import PUB_LEN, StoredState, decode_stored
 from wamd.signal.session_state import Chain, PendingPreKey, SessionState
 
-__all__ = ["NATIVE_VERSION", "decode_states", "encode_states"]
+__all__ = ["NATIVE_VERSION", "decode_sessions", "encode_states"]
 
 NATIVE_VERSION = 1
 
@@ -235,10 +235,12 @@ def encode_states(states: Iterable[SessionState]) -> bytes:
     return b"".join(parts)
 
 
-def decode_states(data: bytes) -> list[SessionState]:
-    """The states in native record bytes; damaged bytes raise InvalidRecordError."""
-    states = decode_stored(data)
-    return _decode_generic(data) if states is None else states
+def decode_sessions(data: bytes) -> dict[bytes, SessionState]:
+    """The states in native record bytes by base key (in order); damage is InvalidRecordError."""
+    sessions = decode_stored(data)
+    if sessions is None:
+        sessions = {s.base_key: s for s in _decode_generic(data)}
+    return sessions
 
 
 def _decode_generic(data: bytes) -> list[SessionState]:

@@ -53,8 +53,14 @@ _ZIGZAG_BYTE = [(i >> 1) ^ -(i & 1) for i in range(128)]
 
 def _varint_value(raw: bytes) -> int:
     """The value of a varint of at most eight bytes (seven-bit groups, low first)."""
-    if len(raw) == 1:
+    n = len(raw)
+    if n == 1:
         return raw[0]
+    if n == 2:
+        return (raw[0] & 0x7F) | raw[1] << 7
+    if n == 3:
+        return (raw[0] & 0x7F) | (raw[1] & 0x7F) << 7 | raw[2] << 14
+    # Squeeze the seven-bit groups of the little-endian integer together, pairwise.
     x = int.from_bytes(raw, "little") & 0x7F7F7F7F7F7F7F7F
     x = (x & 0x007F007F007F007F) | ((x & 0x7F007F007F007F00) >> 1)
     x = (x & 0x00003FFF00003FFF) | ((x & 0x3FFF00003FFF0000) >> 2)
@@ -62,6 +68,7 @@ def _varint_value(raw: bytes) -> int:
 
 
 def _zigzag_value(raw: bytes) -> int:
+    """The value of a zigzag varint (sint64) of at most eight bytes."""
     if len(raw) == 1:
         return _ZIGZAG_BYTE[raw[0]]
     z = _varint_value(raw)
@@ -130,8 +137,8 @@ class StoredState(SessionState):
 _set_attr = object.__setattr__
 
 
-def decode_stored(data: bytes) -> list[SessionState] | None:
-    """The states of a record in the canonical layout, or None for any other bytes.
+def decode_stored(data: bytes) -> dict[bytes, SessionState] | None:
+    """The states of a record in the canonical layout by base key, or None for other bytes.
 
     Never raises: bytes it declines may still be a valid record in another layout, or
     damaged; the generic reader decides.
@@ -140,7 +147,7 @@ def decode_stored(data: bytes) -> list[SessionState] | None:
         return None
     end = len(data)
     pos = 2
-    states: list[SessionState] = []
+    states: dict[bytes, SessionState] = {}
     header = _HEADER.match
     chain_match = _CHAIN.fullmatch
     while pos < end:
@@ -228,6 +235,6 @@ def decode_stored(data: bytes) -> list[SessionState] | None:
         del state.used, state.created
         state.stored_form = (head, used, tail)
         _set_attr(state, "__class__", StoredState)
-        states.append(state)
+        states[base] = state
         pos = stop
     return states

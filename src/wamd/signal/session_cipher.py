@@ -75,10 +75,6 @@ class PreKeyDecryptResult:
     new_session: bool
 
 
-def _identity33(identity: KeyPair) -> bytes:
-    return identity.prefixed_public
-
-
 def encrypt(
     record: SessionRecord, our_identity: KeyPair, our_registration_id: int, plaintext: bytes
 ) -> CiphertextMessage:
@@ -86,7 +82,7 @@ def encrypt(
     state = record.open_session()
     if state is None:
         raise NoSessionError("no open session to encrypt with")
-    identity33 = _identity33(our_identity)
+    identity33 = our_identity.prefixed_public
     msg = encrypt_with_state(state, identity33, plaintext)
     pending = state.pending_pre_key
     if pending is None:
@@ -119,7 +115,7 @@ def decrypt_message(
     if not record.sessions:
         raise NoSessionError("no session to decrypt with")
     msg = parse_signal_message(data)
-    identity33 = _identity33(our_identity)
+    identity33 = our_identity.prefixed_public
     duplicate: DuplicateMessageError | None = None
     last: InvalidMessageError | None = None
     for state in record.states_for_decrypt():
@@ -160,7 +156,7 @@ def decrypt_pre_key_message(
     open one. With ``trust_new_identity`` false a changed identity key raises
     UntrustedIdentityError instead of replacing the old sessions.
     """
-    identity33 = _identity33(our_identity)
+    identity33 = our_identity.prefixed_public
     changed = any(s.remote_identity_key != message.identity_key for s in record.sessions.values())
     if changed and not trust_new_identity:
         raise UntrustedIdentityError("the sender's identity key changed")

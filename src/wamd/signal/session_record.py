@@ -18,12 +18,11 @@ commits a state back once a message has fully verified.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from wamd.errors import InvalidRecordError
 from wamd.signal._record_json import b64, state_from_json, state_to_json
-from wamd.signal._record_native import decode_states, encode_states
+from wamd.signal._record_native import decode_sessions, encode_states
 from wamd.signal.session_state import (
     BASE_KEY_OURS,
     BASE_KEY_THEIRS,
@@ -89,17 +88,14 @@ class SessionRecord:
         """True if a message can be encrypted to the peer right now."""
         return self.open_session() is not None
 
-    def states_for_decrypt(self) -> Iterator[SessionState]:
+    def states_for_decrypt(self) -> list[SessionState]:
         """The states a ``msg`` is tried against: the open one, then the rest by last use."""
         if len(self.sessions) == 1:
-            yield from self.sessions.values()
-            return
+            return list(self.sessions.values())
         open_state = self.open_session()
-        if open_state is not None:
-            yield open_state
         rest = [s for s in self.sessions.values() if s is not open_state]
         rest.sort(key=lambda s: s.used, reverse=True)
-        yield from rest
+        return rest if open_state is None else [open_state, *rest]
 
     # -- changes -------------------------------------------------------------------------
 
@@ -130,7 +126,7 @@ class SessionRecord:
     @classmethod
     def deserialize(cls, data: bytes) -> SessionRecord:
         """Parse native record bytes; damaged bytes raise :class:`InvalidRecordError`."""
-        return cls({s.base_key: s for s in decode_states(data)})
+        return cls(decode_sessions(data))
 
     # -- libsignal-node JSON form --------------------------------------------------------
 
