@@ -16,7 +16,9 @@
   fsync); they all wait on one future per batch. Every caller still returns from its
   commit only after the write that holds its changes is durable. A committer cancelled
   while its batch is being written keeps its key's lock until the write is over (its
-  changes cannot be called back), then sees the cancellation.
+  changes cannot be called back), then sees the cancellation (a committer counts as
+  cancelled when its task's ``cancelling()`` is non-zero, so a task that swallows a
+  cancellation should ``uncancel()`` as asyncio asks).
 - A bounded read cache (``cache_size`` entries, misses included) saves backend reads;
   it is updated by every commit and never fed by a read that overlapped a write. It
   relies on all writes going through this store, which the backends' account locks
