@@ -88,6 +88,8 @@ _P0A, _P12, _P1A, _P22, _P2A, _P32, _P3A, _P62, _P6A, _P72 = (
     for tag in (0x0A, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x62, 0x6A, 0x72)
 )
 
+_RECORD_HEAD = b"\x08" + _SMALL[NATIVE_VERSION]
+
 # Chain type field plus the counter's tag, for small chain types.
 _CT = [bytes((0x10, i, 0x18)) for i in range(128)]
 
@@ -226,11 +228,16 @@ def _encode_state(s: SessionState) -> bytes:
 
 def encode_states(states: Iterable[SessionState]) -> bytes:
     """The native bytes of a record holding ``states`` (in order)."""
-    parts = [b"\x08" + _SMALL[NATIVE_VERSION]]
+    parts = [_RECORD_HEAD]
     for s in states:
         body = _encode_state(s)
         n = len(body)
-        parts.append(b"\x12" + (_SMALL[n] if n < 128 else _varint(n)))
+        if n < 0x80:
+            parts.append(_P12[n])
+        elif n < 0x4000:
+            parts.append(bytes((0x12, (n & 0x7F) | 0x80, n >> 7)))
+        else:
+            parts.append(b"\x12" + _varint(n))
         parts.append(body)
     return b"".join(parts)
 

@@ -72,6 +72,7 @@ _MSG_KEYS_INFO3 = b"WhisperMessageKeys\x03"
 _RATCHET_INFO1 = b"WhisperRatchet\x01"
 _RATCHET_INFO2 = b"WhisperRatchet\x02"
 _VERSION_PREFIX = bytes((VERSION_BYTE,))
+_PADDING = [bytes((n,)) * n for n in range(17)]  # PKCS#7 padding of n bytes
 
 
 class _Hmac(Protocol):
@@ -368,7 +369,7 @@ def encrypt_with_state(state: SessionState, our_identity33: bytes, plaintext: by
     cipher_key, mac_key, iv = derive_message_keys(seed)
     enc = _cbc_encryptor(cipher_key, iv)
     pad = 16 - len(plaintext) % 16
-    ciphertext = enc.update(plaintext + bytes((pad,)) * pad) + enc.finalize()
+    ciphertext = enc.update(plaintext + _PADDING[pad]) + enc.finalize()
     body = encode_signal_message_body(
         state.ephemeral_public, counter, state.previous_counter, ciphertext
     )
@@ -438,7 +439,7 @@ def decrypt_with_state(
     dec = _cbc_decryptor(cipher_key, iv)
     padded = dec.update(ciphertext) + dec.finalize()
     pad = padded[-1]
-    if not 1 <= pad <= 16 or padded[-pad:] != bytes((pad,)) * pad:
+    if not 1 <= pad <= 16 or padded[-pad:] != _PADDING[pad]:
         raise InvalidMessageError("ciphertext has invalid PKCS#7 padding")
     # Everything checked out: commit.
     if skipped is None:
