@@ -40,7 +40,7 @@ class Chain:
     message_keys: dict[int, bytes] = field(default_factory=dict)
     # The native record codec's slot: for a chain read from a record, its stored bytes
     # (after the ratchet key) and the counter and key they hold, written back as they
-    # were while the chain still has those values (see wamd.signal._record_native).
+    # were while the chain still has those values (see wamd.signal._record_stored).
     stored_form: tuple[bytes, int, bytes | None] | None = field(
         default=None, init=False, repr=False
     )
@@ -102,7 +102,7 @@ class SessionState:
     # ephemeral_private must replace or clear this too (only the ratchet does).
     ephemeral_key_cache: object | None = field(default=None, compare=False, repr=False)
     # The native record codec's slot: the stored bytes of fields 1 to 12 (``used`` apart)
-    # while none of them changed (see wamd.signal._record_native). None otherwise.
+    # while none of them changed (see wamd.signal._record_stored). None otherwise.
     stored_form: tuple[bytes, bytes | None, bytes] | None = field(
         default=None, init=False, repr=False
     )
