@@ -41,10 +41,12 @@ _HEADER = re.compile(
     rb"(\x58" + _S + rb"\x62\x21(.{33}))",
     re.DOTALL,
 )
-# A chain without stored message keys: its ratchet key, then the rest (type, counter,
-# key if open), whose bytes a stored chain keeps, and their values.
+# A chain without stored message keys, with its tag and one-byte length: the length,
+# its ratchet key, then the rest (type, counter, key if open), whose bytes a stored
+# chain keeps, and their values.
 _CHAIN = re.compile(
-    rb"\x0a\x21(.{33})(\x10([\x00-\x7f])\x18(" + _S + rb")(?:\x22\x20(.{32}))?)", re.DOTALL
+    rb"\x6a([\x00-\x7f])\x0a\x21(.{33})(\x10([\x00-\x7f])\x18(" + _S + rb")(?:\x22\x20(.{32}))?)",
+    re.DOTALL,
 )
 _PENDING = re.compile(rb"\x08(" + _U + rb")\x12\x21(.{33})(?:\x18(" + _U + rb"))?", re.DOTALL)
 
@@ -149,7 +151,7 @@ def decode_stored(data: bytes) -> dict[bytes, SessionState] | None:
     pos = 2
     states: dict[bytes, SessionState] = {}
     header = _HEADER.match
-    chain_match = _CHAIN.fullmatch
+    chain_match = _CHAIN.match
     while pos < end:
         if data[pos] != 0x12 or pos + 1 == end:
             return None
@@ -185,12 +187,11 @@ def decode_stored(data: bytes) -> dict[bytes, SessionState] | None:
         ) = h.groups()
         p = h.end()
         chains: dict[bytes, Chain] = {}
-        while p < stop and data[p] == 0x6A:
-            q = p + 2 + data[p + 1] if p + 1 < stop and data[p + 1] < 0x80 else stop + 1
-            c = chain_match(data, p + 2, q) if q <= stop else None
-            if c is None:
+        while (c := chain_match(data, p, stop)) is not None:
+            size, ratchet_key, rest, chain_type, counter_bytes, key = c.groups()
+            q = c.end()
+            if q - p - 2 != size[0]:
                 return None
-            ratchet_key, rest, chain_type, counter_bytes, key = c.groups()
             counter = (
                 _ZIGZAG_BYTE[counter_bytes[0]]
                 if len(counter_bytes) == 1

@@ -219,9 +219,9 @@ def test_padded_varints_take_the_generic_path(where: str) -> None:
         start, end = header.span(10)
     else:
         first = header.end()  # the first chain: tag, one-byte length, body
-        chain = stored_form._CHAIN.match(body, first + 2)
+        chain = stored_form._CHAIN.match(body, first)
         assert chain is not None
-        start, end = chain.span(4)
+        start, end = chain.span(5)
         body = body[: first + 1] + bytes((body[first + 1] + 1,)) + body[first + 2 :]
     value = body[start:end]
     # The same number with a trailing zero group: valid protobuf, but not canonical.
