@@ -226,6 +226,21 @@ async def wamd_updates(
         for _ in range(bursts):
             await asyncio.gather(*(plain_set(i) for i in range(len(ids))))
         concurrent_set = bursts * len(ids) / (time.perf_counter() - t0)
+
+        # Context for the burst figure: a burst's group commit is one backend write of
+        # every session's change, and it can only start once the burst's commits have
+        # all arrived. That write timed on its own (executor hop included; the values
+        # go on alternating, so every row changes):
+        backend = handle.backend
+        write_times = []
+        for _ in range(20):
+            changes: dict[str, dict[str, bytes | None]] = {
+                "session": {sid: next_value(k) for k, sid in enumerate(ids)}
+            }
+            t0 = time.perf_counter()
+            await backend.write(changes)
+            write_times.append(time.perf_counter() - t0)
+        burst_write_ms = statistics.median(write_times) * 1000
     return {
         "sequential_per_s": sequential,
         "fsync_per_s_alongside": fsync_alongside,
@@ -233,6 +248,7 @@ async def wamd_updates(
         "concurrent_per_s": concurrent,
         "concurrent_commits_per_fsync": grouped,
         "concurrent_plain_set_per_s": concurrent_set,
+        "burst_write_ms": burst_write_ms,
         "sustained_per_s": sustained,
         "asyncio_gather_noop_per_s": floor_noop,
         "asyncio_gather_shared_wait_per_s": floor_wait,
@@ -401,6 +417,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _burst_ceiling(w: dict[str, Any]) -> float:
+    """Updates/s of bursts that cost asyncio's shared-wait floor plus one serial write."""
+    floor_s = N_SESSIONS / w["asyncio_gather_shared_wait_per_s"]
+    return float(N_SESSIONS / (floor_s + w["burst_write_ms"] / 1000))
+
+
 def _targets(r: dict[str, Any]) -> list[tuple[str, str, bool]]:
     w, b, f = r["wamd"], r["baileys"], r["fsync"]
     w_disk, b_disk = w["disk"]["allocated_bytes"], b["disk"]["allocated_bytes"]
@@ -446,7 +468,9 @@ def write_results(r: dict[str, Any]) -> None:
         "",
         f"Measured {r['measured_at']} by `.venv/bin/python benchmarks/bench_auth.py` (both sides",
         "in the same run, on the same disk). wamd fsyncs every commit (WAL, `synchronous=FULL`)",
-        "before the transaction returns; Baileys never fsyncs. Each figure is the best of "
+        "before the transaction returns; Baileys never fsyncs. Every wamd update stores a",
+        "value different from the session's previous one (SQLite skips writing and syncing",
+        "rows that do not change). Each figure is the best of "
         f"{r['params']['rounds']} rounds that alternate the two sides (the machine is shared).",
         "",
         "| | wamd native | Baileys folder | ratio |",
@@ -483,7 +507,13 @@ def write_results(r: dict[str, Any]) -> None:
         f"`gather` of {N_SESSIONS} coroutines that do nothing "
         f"{w['asyncio_gather_noop_per_s']:,.0f}/s; that wait on one shared future "
         f"{w['asyncio_gather_shared_wait_per_s']:,.0f}/s (the least a group commit can cost, "
-        "before any store work or disk write).",
+        "before any store work or disk write). "
+        f"One burst's group commit on its own (a durable write of {N_SESSIONS} changed "
+        f"sessions, executor hop included): {w['burst_write_ms']:.2f} ms. As that write "
+        "starts only once all of a burst's commits have arrived, and SQLite work on a thread "
+        "does not overlap the loop's Python work (the GIL), no group commit can beat "
+        f"{_burst_ceiling(w):,.0f}/s here (shared-wait floor + that write, no store work at "
+        f"all); the 10x target asks {10 * b['concurrent_per_s']:,.0f}/s.",
         "",
         "| target | measured | met |",
         "|---|---|---|",
