@@ -1,0 +1,156 @@
+"""The hand-written ``msg`` reader and writer agree with the generated protobuf class.
+
+:func:`parse_signal_message` reads the common shape itself and hands everything else to
+the generated class; whatever the input, both routes must give the same message or the
+same error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wamd._proto.signal_pb2 import SignalMessage
+from wamd.errors import WamdError
+from wamd.signal.wire import (
+    _COMMON_SIGNAL_MESSAGE,
+    ParsedSignalMessage,
+    _parse_signal_message_generic,
+    encode_signal_message_body,
+    parse_signal_message,
+)
+
+Outcome = ParsedSignalMessage | tuple[type[WamdError], str]
+
+
+def outcome(parse: Callable[[bytes], ParsedSignalMessage], data: bytes) -> Outcome:
+    try:
+        return parse(data)
+    except WamdError as exc:
+        return type(exc), str(exc)
+
+
+def assert_same(data: bytes) -> Outcome:
+    fast = outcome(parse_signal_message, data)
+    assert fast == outcome(_parse_signal_message_generic, data)
+    return fast
+
+
+# Counters across the one-, two- and longer-varint boundaries, and anywhere in uint32.
+_uint32 = st.sampled_from([0, 1, 127, 128, 16383, 16384, 2**21, 2**32 - 1]) | st.integers(
+    0, 2**32 - 1
+)
+_small = st.integers(0, 16383)
+_key = st.binary(min_size=32, max_size=32).map(lambda b: b"\x05" + b)
+
+
+@st.composite
+def _messages(draw: st.DrawFn, counters: st.SearchStrategy[int] = _uint32) -> bytes:
+    """A whole ``msg`` as the generated class writes it, some fields possibly left out."""
+    msg = SignalMessage()
+    if draw(st.integers(0, 9)):
+        msg.ratchetKey = draw(_key | st.binary(max_size=40))
+    if draw(st.integers(0, 9)):
+        msg.counter = draw(counters)
+    if draw(st.integers(0, 9)):
+        msg.previousCounter = draw(counters)
+    if draw(st.integers(0, 9)):
+        msg.ciphertext = draw(st.binary(max_size=300))
+    return b"\x33" + msg.SerializeToString() + draw(st.binary(min_size=8, max_size=8))
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(_messages()))
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["flip", "cut", "insert"]))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "flip" and data:
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut":
+            del data[pos : pos + draw(st.integers(1, 4))]
+        else:
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=3))
+    return bytes(data)
+
+
+@settings(max_examples=300)
+@given(_messages())
+def test_generated_messages_read_the_same_both_ways(data: bytes) -> None:
+    assert_same(data)
+
+
+@settings(max_examples=300)
+@given(_mutated() | st.binary(max_size=120))
+def test_damaged_bytes_give_the_same_message_or_the_same_error(data: bytes) -> None:
+    assert_same(data)
+
+
+@settings(max_examples=100)
+@given(_key, _small, _small, st.binary(max_size=20000), st.binary(min_size=8, max_size=8))
+def test_common_messages_take_the_hand_reader(
+    key: bytes, counter: int, previous: int, ciphertext: bytes, mac: bytes
+) -> None:
+    body = encode_signal_message_body(key, counter, previous, ciphertext)
+    data = b"\x33" + body + mac
+    fits = len(ciphertext) < 16384
+    assert (_COMMON_SIGNAL_MESSAGE(data) is not None) == fits
+    assert assert_same(data) == ParsedSignalMessage(key, counter, previous, ciphertext, body, mac)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a non-canonical (overlong) varint for the counter: protobuf reads it as 5
+        b"\x0a\x21\x05" + b"k" * 32 + b"\x10\x85\x00\x18\x01\x22\x01c",
+        # fields out of order, a repeated field (the last one wins), an unknown field
+        b"\x10\x05\x0a\x21\x05" + b"k" * 32 + b"\x18\x01\x22\x01c",
+        b"\x0a\x21\x05" + b"k" * 32 + b"\x10\x05\x10\x06\x18\x01\x22\x01c",
+        b"\x0a\x21\x05" + b"k" * 32 + b"\x10\x05\x18\x01\x22\x01c\x28\x01",
+        # ciphertext length that disagrees with what is there
+        b"\x0a\x21\x05" + b"k" * 32 + b"\x10\x05\x18\x01\x22\x02c",
+        b"\x0a\x21\x05" + b"k" * 32 + b"\x10\x05\x18\x01\x22\x00c",
+        # a key without its 0x05 prefix
+        b"\x0a\x21\x06" + b"k" * 32 + b"\x10\x05\x18\x01\x22\x01c",
+    ],
+    ids=["overlong", "order", "repeat", "unknown", "long-length", "short-length", "key-type"],
+)
+def test_uncommon_shapes_read_as_the_generated_class_reads_them(body: bytes) -> None:
+    data = b"\x33" + body + b"M" * 8
+    expected = outcome(_parse_signal_message_generic, data)
+    assert outcome(parse_signal_message, data) == expected
+
+
+def test_bad_version_byte_is_refused_with_its_value() -> None:
+    body = encode_signal_message_body(b"\x05" + b"k" * 32, 1, 0, b"c" * 16)
+    for version in (0x22, 0x32, 0x34, 0x43):
+        result = assert_same(bytes((version,)) + body + b"M" * 8)
+        assert not isinstance(result, ParsedSignalMessage)
+        assert f"0x{version:02x}" in result[1]
+
+
+@pytest.mark.parametrize("n", [0, 127, 128, 16383, 16384, 70000])
+def test_encoder_matches_the_generated_class_at_varint_boundaries(n: int) -> None:
+    key = b"\x05" + b"k" * 32
+    for counter, previous, ciphertext in ((n, 1, b"c"), (1, n, b"c"), (2, 3, b"c" * n)):
+        expected = SignalMessage(
+            ratchetKey=key, counter=counter, previousCounter=previous, ciphertext=ciphertext
+        ).SerializeToString()
+        assert encode_signal_message_body(key, counter, previous, ciphertext) == expected
+
+
+def test_encoder_writes_other_key_lengths_as_the_generated_class_does() -> None:
+    for key in (b"", b"\x05" * 20, b"\x05" * 200):
+        expected = SignalMessage(
+            ratchetKey=key, counter=1, previousCounter=0, ciphertext=b"c"
+        ).SerializeToString()
+        assert encode_signal_message_body(key, 1, 0, b"c") == expected
+
+
+@pytest.mark.parametrize("counter", [-1, 2**32])
+def test_encoder_refuses_counters_outside_uint32(counter: int) -> None:
+    with pytest.raises(WamdError, match="does not fit"):
+        encode_signal_message_body(b"\x05" + b"k" * 32, counter, 0, b"c")
