@@ -214,28 +214,86 @@ class PreKeyMessage:
     @classmethod
     def parse(cls, data: bytes) -> PreKeyMessage:
         """Parse a whole ``pkmsg`` (version byte and protobuf)."""
-        what = "pre-key signal message"
-        _check_version(data, what)
-        msg = PreKeySignalMessage()
-        try:
-            msg.ParseFromString(data[1:])
-        except DecodeError:
-            raise InvalidMessageError(
-                f"{what}: {len(data) - 1} protobuf bytes do not parse"
-            ) from None
-        for field in ("baseKey", "identityKey", "message", "signedPreKeyId"):
-            if not msg.HasField(field):
-                raise InvalidMessageError(f"{what} lacks field {field}")
-        _check_key(msg.baseKey, "base key", what)
-        _check_key(msg.identityKey, "identity key", what)
-        return cls(
-            msg.preKeyId if msg.HasField("preKeyId") else None,
-            msg.signedPreKeyId,
-            msg.baseKey,
-            msg.identityKey,
-            msg.registrationId,
-            msg.message,
-        )
+        m = _COMMON_PRE_KEY_MESSAGE(data)
+        if m is not None:
+            pre_key_id, base_key, identity_key, length, message, registration_id, signed = (
+                m.groups()
+            )
+            if len(message) == _varint_value(length):
+                return cls(
+                    None if pre_key_id is None else _varint_value(pre_key_id),
+                    _varint_value(signed),
+                    base_key,
+                    identity_key,
+                    _varint_value(registration_id),
+                    message,
+                )
+        return _parse_pre_key_message_generic(data)
+
+
+def _parse_pre_key_message_generic(data: bytes) -> PreKeyMessage:
+    """:meth:`PreKeyMessage.parse` through the generated class: any field order, any error."""
+    what = "pre-key signal message"
+    _check_version(data, what)
+    msg = PreKeySignalMessage()
+    try:
+        msg.ParseFromString(data[1:])
+    except DecodeError:
+        raise InvalidMessageError(f"{what}: {len(data) - 1} protobuf bytes do not parse") from None
+    for field in ("baseKey", "identityKey", "message", "signedPreKeyId"):
+        if not msg.HasField(field):
+            raise InvalidMessageError(f"{what} lacks field {field}")
+    _check_key(msg.baseKey, "base key", what)
+    _check_key(msg.identityKey, "identity key", what)
+    return PreKeyMessage(
+        msg.preKeyId if msg.HasField("preKeyId") else None,
+        msg.signedPreKeyId,
+        msg.baseKey,
+        msg.identityKey,
+        msg.registrationId,
+        msg.message,
+    )
+
+
+# A canonical varint of a uint32: one to five bytes, the last without its high bit and not
+# zero (unless it is the only byte), a fifth byte carrying at most four bits.
+_UINT32_VARINT = (
+    rb"([\x00-\x7f]|[\x80-\xff][\x01-\x7f]|[\x80-\xff]{2}[\x01-\x7f]"
+    rb"|[\x80-\xff]{3}[\x01-\x7f]|[\x80-\xff]{4}[\x01-\x0f])"
+)
+# The shape the generated class and libsignal-node write: fields in number order, once each,
+# the pre-key id optional, the registration id present. The message's declared length is
+# checked against what the pattern gave it; any other input goes through the generated class.
+_COMMON_PRE_KEY_MESSAGE = re.compile(
+    rb"\x33(?:\x08"
+    + _UINT32_VARINT
+    + rb")?\x12\x21(\x05.{32})\x1a\x21(\x05.{32})\x22"
+    + _UINT32_VARINT
+    + rb"(.*)\x28"
+    + _UINT32_VARINT
+    + rb"\x30"
+    + _UINT32_VARINT,
+    re.DOTALL,
+).fullmatch
+
+
+def _varint_value(data: bytes) -> int:
+    """The value of one canonical varint of at most five bytes."""
+    if len(data) <= 2:
+        return _VARINT_VALUES[data]
+    value = 0
+    for shift, byte in enumerate(data):
+        value |= (byte & 0x7F) << (7 * shift)
+    return value
+
+
+_PRE_KEY_ID_TAG = _VERSION_PREFIX + b"\x08"
+_BASE_KEY_TAG = bytes((0x12, _KEY_LEN))
+_IDENTITY_KEY_TAG = bytes((0x1A, _KEY_LEN))
+
+
+def _uint32_varint(n: int) -> bytes:
+    return _VARINT_BYTES[n] if n < _TWO_BYTES else _varint(n)
 
 
 def encode_pre_key_message(
@@ -248,6 +306,31 @@ def encode_pre_key_message(
     registration_id: int,
 ) -> bytes:
     """A whole ``pkmsg``: version byte and protobuf wrapping the ``msg`` bytes."""
+    if (
+        len(base_key) == _KEY_LEN
+        and len(identity_key) == _KEY_LEN
+        and 0 <= signed_pre_key_id <= _MAX_UINT32
+        and 0 <= registration_id <= _MAX_UINT32
+        and (pre_key_id is None or 0 <= pre_key_id <= _MAX_UINT32)
+    ):
+        return b"".join(
+            (
+                _VERSION_PREFIX if pre_key_id is None else _PRE_KEY_ID_TAG,
+                b"" if pre_key_id is None else _uint32_varint(pre_key_id),
+                _BASE_KEY_TAG,
+                base_key,
+                _IDENTITY_KEY_TAG,
+                identity_key,
+                b"\x22",
+                _uint32_varint(len(message)),
+                message,
+                b"\x28",
+                _uint32_varint(registration_id),
+                b"\x30",
+                _uint32_varint(signed_pre_key_id),
+            )
+        )
+    # Other key lengths, and the generated class's own errors for out-of-range ids.
     pk = PreKeySignalMessage(
         baseKey=base_key,
         identityKey=identity_key,

@@ -1,32 +1,45 @@
-"""The hand-written ``msg`` reader and writer agree with the generated protobuf class.
+"""The hand-written ``msg`` and ``pkmsg`` readers and writers agree with the generated class.
 
-:func:`parse_signal_message` reads the common shape itself and hands everything else to
-the generated class; whatever the input, both routes must give the same message or the
-same error.
+:func:`parse_signal_message` and :meth:`PreKeyMessage.parse` read the common shape
+themselves and hand everything else to the generated class; whatever the input, both
+routes must give the same message or the same error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wamd._proto.signal_pb2 import SignalMessage
+from wamd._proto.signal_pb2 import PreKeySignalMessage, SignalMessage
 from wamd.errors import WamdError
 from wamd.signal.wire import (
+    _COMMON_PRE_KEY_MESSAGE,
     _COMMON_SIGNAL_MESSAGE,
     ParsedSignalMessage,
+    PreKeyMessage,
+    _parse_pre_key_message_generic,
     _parse_signal_message_generic,
+    encode_pre_key_message,
     encode_signal_message_body,
     parse_signal_message,
 )
 
 Outcome = ParsedSignalMessage | tuple[type[WamdError], str]
+PreKeyOutcome = PreKeyMessage | tuple[type[WamdError], str]
 
 
 def outcome(parse: Callable[[bytes], ParsedSignalMessage], data: bytes) -> Outcome:
+    try:
+        return parse(data)
+    except WamdError as exc:
+        return type(exc), str(exc)
+
+
+def pre_key_outcome(parse: Callable[[bytes], PreKeyMessage], data: bytes) -> PreKeyOutcome:
     try:
         return parse(data)
     except WamdError as exc:
@@ -63,8 +76,25 @@ def _messages(draw: st.DrawFn, counters: st.SearchStrategy[int] = _uint32) -> by
 
 
 @st.composite
-def _mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(_messages()))
+def _pre_key_messages(draw: st.DrawFn) -> bytes:
+    """A whole ``pkmsg`` as the generated class writes it, some fields possibly left out."""
+    msg = PreKeySignalMessage()
+    if draw(st.booleans()):
+        msg.preKeyId = draw(_uint32)
+    if draw(st.integers(0, 9)):
+        msg.baseKey = draw(_key | st.binary(max_size=40))
+    if draw(st.integers(0, 9)):
+        msg.identityKey = draw(_key | st.binary(max_size=40))
+    if draw(st.integers(0, 9)):
+        msg.message = draw(_messages() | st.binary(max_size=300))
+    if draw(st.integers(0, 9)):
+        msg.registrationId = draw(_uint32)
+    if draw(st.integers(0, 9)):
+        msg.signedPreKeyId = draw(_uint32)
+    return b"\x33" + msg.SerializeToString()
+
+
+def _damage(draw: st.DrawFn, data: bytearray) -> bytes:
     for _ in range(draw(st.integers(1, 3))):
         op = draw(st.sampled_from(["flip", "cut", "insert"]))
         pos = draw(st.integers(0, max(0, len(data) - 1)))
@@ -75,6 +105,16 @@ def _mutated(draw: st.DrawFn) -> bytes:
         else:
             data[pos:pos] = draw(st.binary(min_size=1, max_size=3))
     return bytes(data)
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    return _damage(draw, bytearray(draw(_messages())))
+
+
+@st.composite
+def _mutated_pre_key_messages(draw: st.DrawFn) -> bytes:
+    return _damage(draw, bytearray(draw(_pre_key_messages())))
 
 
 @settings(max_examples=300)
@@ -154,3 +194,164 @@ def test_encoder_writes_other_key_lengths_as_the_generated_class_does() -> None:
 def test_encoder_refuses_counters_outside_uint32(counter: int) -> None:
     with pytest.raises(WamdError, match="does not fit"):
         encode_signal_message_body(b"\x05" + b"k" * 32, counter, 0, b"c")
+
+
+# -- pkmsg ------------------------------------------------------------------------------------
+
+
+def assert_same_pre_key(data: bytes) -> PreKeyOutcome:
+    fast = pre_key_outcome(PreKeyMessage.parse, data)
+    assert fast == pre_key_outcome(_parse_pre_key_message_generic, data)
+    return fast
+
+
+@settings(max_examples=300)
+@given(_pre_key_messages())
+def test_generated_pre_key_messages_read_the_same_both_ways(data: bytes) -> None:
+    assert_same_pre_key(data)
+
+
+@settings(max_examples=300)
+@given(_mutated_pre_key_messages() | st.binary(max_size=150))
+def test_damaged_pre_key_messages_give_the_same_message_or_the_same_error(data: bytes) -> None:
+    assert_same_pre_key(data)
+
+
+_ids = st.sampled_from([0, 1, 127, 128, 16383, 16384, 2**21 - 1, 2**28, 2**32 - 1]) | st.integers(
+    0, 2**32 - 1
+)
+
+
+@settings(max_examples=200)
+@given(st.tuples(st.none() | _ids, _ids, _key, _key, _ids, st.binary(max_size=400)))
+def test_pre_key_messages_match_the_generated_class_and_take_the_hand_reader(
+    fields: tuple[int | None, int, bytes, bytes, int, bytes],
+) -> None:
+    pre_key_id, signed_pre_key_id, base_key, identity_key, registration_id, message = fields
+    expected = PreKeySignalMessage(
+        baseKey=base_key,
+        identityKey=identity_key,
+        message=message,
+        registrationId=registration_id,
+        signedPreKeyId=signed_pre_key_id,
+    )
+    if pre_key_id is not None:
+        expected.preKeyId = pre_key_id
+    data = encode_pre_key_message(
+        message,
+        pre_key_id=pre_key_id,
+        signed_pre_key_id=signed_pre_key_id,
+        base_key=base_key,
+        identity_key=identity_key,
+        registration_id=registration_id,
+    )
+    assert data == b"\x33" + expected.SerializeToString()
+    assert _COMMON_PRE_KEY_MESSAGE(data) is not None
+    parsed = PreKeyMessage(
+        pre_key_id, signed_pre_key_id, base_key, identity_key, registration_id, message
+    )
+    assert assert_same_pre_key(data) == parsed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a message field whose bytes look like the fields after it
+        b"\x12\x21\x05"
+        + b"b" * 32
+        + b"\x1a\x21\x05"
+        + b"i" * 32
+        + b"\x22\x02\x28\x01\x28\x01\x30\x02",
+        # a message length longer or shorter than what follows
+        b"\x12\x21\x05" + b"b" * 32 + b"\x1a\x21\x05" + b"i" * 32 + b"\x22\x05m\x28\x01\x30\x02",
+        b"\x12\x21\x05" + b"b" * 32 + b"\x1a\x21\x05" + b"i" * 32 + b"\x22\x00m\x28\x01\x30\x02",
+        # an overlong varint, a uint32 varint over 32 bits, no registration id
+        b"\x08\x81\x00\x12\x21\x05"
+        + b"b" * 32
+        + b"\x1a\x21\x05"
+        + b"i" * 32
+        + b"\x22\x00\x28\x01\x30\x02",
+        b"\x08\xff\xff\xff\xff\x7f\x12\x21\x05"
+        + b"b" * 32
+        + b"\x1a\x21\x05"
+        + b"i" * 32
+        + b"\x22\x00\x28\x01\x30\x02",
+        b"\x12\x21\x05" + b"b" * 32 + b"\x1a\x21\x05" + b"i" * 32 + b"\x22\x00\x30\x02",
+        # keys without their 0x05 prefix
+        b"\x12\x21\x06" + b"b" * 32 + b"\x1a\x21\x05" + b"i" * 32 + b"\x22\x00\x28\x01\x30\x02",
+        b"\x12\x21\x05" + b"b" * 32 + b"\x1a\x21\x06" + b"i" * 32 + b"\x22\x00\x28\x01\x30\x02",
+    ],
+    ids=[
+        "lookalike",
+        "long-length",
+        "short-length",
+        "overlong",
+        "over-32-bits",
+        "no-registration-id",
+        "base-key-type",
+        "identity-key-type",
+    ],
+)
+def test_uncommon_pre_key_shapes_read_as_the_generated_class_reads_them(body: bytes) -> None:
+    assert_same_pre_key(b"\x33" + body)
+
+
+def test_lookalike_message_bytes_stay_in_the_message() -> None:
+    body = (
+        b"\x12\x21\x05"
+        + b"b" * 32
+        + b"\x1a\x21\x05"
+        + b"i" * 32
+        + b"\x22\x04\x28\x01\x30\x02\x28\x07\x30\x09"
+    )
+    parsed = assert_same_pre_key(b"\x33" + body)
+    assert parsed == PreKeyMessage(
+        None, 9, b"\x05" + b"b" * 32, b"\x05" + b"i" * 32, 7, b"\x28\x01\x30\x02"
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"base_key": b"\x05" * 20},
+        {"identity_key": b""},
+        {"pre_key_id": -1},
+        {"signed_pre_key_id": 2**32},
+        {"registration_id": -5},
+    ],
+    ids=["short-base-key", "empty-identity-key", "negative-pre-key", "big-signed", "negative-reg"],
+)
+def test_uncommon_pre_key_encodings_go_through_the_generated_class(
+    changes: dict[str, Any],
+) -> None:
+    args: dict[str, Any] = {
+        "pre_key_id": 3,
+        "signed_pre_key_id": 4,
+        "base_key": b"\x05" + b"b" * 32,
+        "identity_key": b"\x05" + b"i" * 32,
+        "registration_id": 77,
+    } | changes
+
+    def generated() -> bytes:
+        pk = PreKeySignalMessage(
+            baseKey=args["base_key"],
+            identityKey=args["identity_key"],
+            message=b"m",
+            registrationId=args["registration_id"],
+            signedPreKeyId=args["signed_pre_key_id"],
+            preKeyId=args["pre_key_id"],
+        )
+        return b"\x33" + pk.SerializeToString()
+
+    def ours() -> bytes:
+        return encode_pre_key_message(b"m", **args)
+
+    try:
+        expected: bytes | type[Exception] = generated()
+    except ValueError as exc:
+        expected = type(exc)
+    try:
+        got: bytes | type[Exception] = ours()
+    except ValueError as exc:
+        got = type(exc)
+    assert got == expected
