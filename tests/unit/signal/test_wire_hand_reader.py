@@ -61,15 +61,15 @@ _key = st.binary(min_size=32, max_size=32).map(lambda b: b"\x05" + b)
 
 
 @st.composite
-def _messages(draw: st.DrawFn, counters: st.SearchStrategy[int] = _uint32) -> bytes:
+def _messages(draw: st.DrawFn) -> bytes:
     """A whole ``msg`` as the generated class writes it, some fields possibly left out."""
     msg = SignalMessage()
     if draw(st.integers(0, 9)):
         msg.ratchetKey = draw(_key | st.binary(max_size=40))
     if draw(st.integers(0, 9)):
-        msg.counter = draw(counters)
+        msg.counter = draw(_uint32)
     if draw(st.integers(0, 9)):
-        msg.previousCounter = draw(counters)
+        msg.previousCounter = draw(_uint32)
     if draw(st.integers(0, 9)):
         msg.ciphertext = draw(st.binary(max_size=300))
     return b"\x33" + msg.SerializeToString() + draw(st.binary(min_size=8, max_size=8))
