@@ -10,11 +10,11 @@ the layer above it; ``wamd.auth`` re-exports it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Mapping, Sequence
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-__all__ = ["KeyCategory", "KeyChanges", "KeyStore"]
+__all__ = ["KeyCategory", "KeyChanges", "KeyStore", "Transaction"]
 
 
 class KeyCategory(enum.StrEnum):
@@ -56,6 +56,24 @@ KeyChanges = Mapping[str, Mapping[str, bytes | None]]
 """``{category: {id: value}}``; a value of ``None`` deletes that key."""
 
 
+class Transaction(Protocol):
+    """What :meth:`KeyStore.transaction` returns: a block used with ``async with``.
+
+    Any async context manager fits; a store may also return an object whose enter and
+    exit hand back ready awaitables instead of coroutines (cheaper when uncontended).
+    """
+
+    def __aenter__(self) -> Awaitable[None]: ...
+
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[bool | None]: ...
+
+
 @runtime_checkable
 class KeyStore(Protocol):
     """Batch get/set of opaque values with transactions.
@@ -83,6 +101,6 @@ class KeyStore(Protocol):
         """Write (or, for ``None`` values, delete) keys atomically."""
         ...
 
-    def transaction(self, key: str = "") -> AbstractAsyncContextManager[None]:
+    def transaction(self, key: str = "") -> Transaction:
         """Open (or join) a transaction; ``key`` serialises transactions on one resource."""
         ...
