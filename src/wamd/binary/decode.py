@@ -67,8 +67,8 @@ _JID_CACHE_SIZE = 4096
 class _WireNode(Node):
     """A :class:`Node` as the decoder builds it: created bare, its slots set one by one.
 
-    Only construction differs (no ``__init__`` arguments, which makes creating one a
-    third cheaper); it is a ``Node`` in every other respect.
+    Only construction differs (no ``__init__`` arguments: creating one and setting its
+    three slots takes about 70 ns instead of 90); it is a ``Node`` in every other respect.
     """
 
     __slots__ = ()
