@@ -300,26 +300,56 @@ def replies_for(sent: list[Sent]) -> list[tuple[Account, Account]]:
 
 
 async def group_round(srv: FakeServer, members: list[Account]) -> int:
-    """One group of ``members``: one send from the creator reaches every other member."""
+    """A group of ``members``: one send reaches every other member, then all send at once.
+
+    Returns how many group messages were decrypted in all.
+    """
     creator, *others = members
     group = srv.groups.create(
         srv.accounts[creator.number], "soak group", [srv.accounts[m.number] for m in others]
     )
-    text = "one send, every member"
-    msg_id = await creator.connection().send_text(group.jid, text)
+    first = await creator.connection().send_text(group.jid, "one send, every member")
+    await check_group(srv, members, group.jid, {first: (creator, "one send, every member")})
+    # every member at once: each distributes its sender key to all the others concurrently
+    texts = {m.index: f"group from {m.index}" for m in members}
+    ids = await asyncio.gather(
+        *(m.connection().send_text(group.jid, texts[m.index]) for m in members)
+    )
+    burst = {msg_id: (m, texts[m.index]) for m, msg_id in zip(members, ids, strict=True)}
+    await check_group(srv, members, group.jid, burst)
+    return (1 + len(burst)) * len(others)
+
+
+async def check_group(
+    srv: FakeServer, members: list[Account], group: str, sent: dict[str, tuple[Account, str]]
+) -> None:
+    """Each of ``sent`` decrypted exactly once by every member but its sender."""
 
     def everyone() -> bool:
-        return all(any(m.id == msg_id for m in incoming(o)) for o in others)
+        return all(
+            any(m.id == msg_id for m in incoming(member))
+            for msg_id, (sender, _) in sent.items()
+            for member in members
+            if member is not sender
+        )
 
-    await wait_until("the group message at every member", everyone, WAIT)
-    lid_sender = srv.accounts[creator.number].lid_jid(1)
-    for other in others:
-        got = [m for m in incoming(other) if m.id == msg_id]
-        assert len(got) == 1, f"member {other.index} got the group message {len(got)} times"
-        assert got[0].text == text and got[0].chat == group.jid
-        assert got[0].sender == lid_sender
-    assert [m for m in incoming(creator) if m.id == msg_id] == []
-    return len(others)
+    await wait_until(f"{len(sent)} group message(s) at every member", everyone, WAIT)
+    for msg_id, (sender, text) in sent.items():
+        lid_sender = srv.accounts[sender.number].lid_jid(1)
+        for member in members:
+            got = [m for m in incoming(member) if m.id == msg_id]
+            if member is sender:
+                assert got == [], "a sender decrypted its own group message"
+                continue
+            assert len(got) == 1, f"member {member.index} got {msg_id} {len(got)} times"
+            assert got[0].text == text and got[0].chat == group
+            assert got[0].sender == lid_sender
+
+
+def assert_nothing_else(accounts: list[Account], expected: int) -> None:
+    """No account decrypted anything the test did not send."""
+    total = sum(len(incoming(a)) for a in accounts)
+    assert total == expected, f"{total} messages decrypted, {expected} sent"
 
 
 async def test_many_accounts_in_one_process(
@@ -328,7 +358,9 @@ async def test_many_accounts_in_one_process(
     caplog.set_level(logging.WARNING, logger="wamd")
     count = max(ACCOUNTS, GROUP_SIZE)
     accounts = make_accounts(count, tmp_path)
-    pairs = [(accounts[i], accounts[j]) for i, j in plan_pairs(count, SEED)]
+    plan = plan_pairs(count, SEED)
+    assert any((j, i) in plan for i, j in plan)  # some pairs begin their sessions both ways
+    pairs = [(accounts[i], accounts[j]) for i, j in plan]
     started = time.perf_counter()
     async with FakeServer() as srv:
         try:
@@ -341,6 +373,7 @@ async def test_many_accounts_in_one_process(
             replies = await send_all(replies_for(first), "r1-reply")
             await check_round(accounts, replies, "round 1 replies")
             assert_quiet(accounts, caplog)
+            assert_nothing_else(accounts, len(first) + len(replies))
             round_one_at = time.perf_counter()
 
             await close_all(accounts)
@@ -354,15 +387,19 @@ async def test_many_accounts_in_one_process(
             await check_round(accounts, second, "round 2")
             assert key_fetches(srv) == fetched_before, "known peers' keys were fetched again"
             assert enc_types_to_companions(srv, second) == {"msg": len(second)}
-            group_members = await group_round(srv, accounts[:GROUP_SIZE])
+            group_received = await group_round(srv, accounts[:GROUP_SIZE])
             assert_quiet(accounts, caplog)
+            assert_nothing_else(accounts, len(second) + group_received)
         finally:
             await close_all(accounts)
     ended = time.perf_counter()
     stores = sorted({a.store for a in accounts})
     total = len(first) + len(replies) + len(second)
+    timing = (
+        f"link {linked_at - started:.1f} s, round 1 {round_one_at - linked_at:.1f} s, "
+        f"total {ended - started:.1f} s"
+    )
     print(
-        f"\nsoak: {count} accounts ({', '.join(stores)}), {total} direct messages "
-        f"+ 1 group send to {group_members}; link {linked_at - started:.1f} s, "
-        f"round 1 {round_one_at - linked_at:.1f} s, total {ended - started:.1f} s"
+        f"\nsoak: {count} accounts ({', '.join(stores)}), {total} direct messages + "
+        f"{GROUP_SIZE + 1} group sends ({group_received} decrypted); {timing}"
     )
