@@ -23,12 +23,15 @@ a fresh 12-byte nonce per value, and ``(client_id, category, id)`` as associated
 so a value copied to another row or account fails to open.
 
 All database work runs on one dedicated thread per store (sqlite3 connections are
-bound to the thread that made them), never on the event loop.
+bound to the thread that made them), never on the event loop. The accounts of one file
+in one process write one at a time through a per-file lock (:func:`_writer_lock`), so
+they queue instead of polling SQLite's busy handler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import functools
 import hashlib
@@ -36,7 +39,8 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -64,6 +68,36 @@ __all__ = ["SCHEMA_VERSION", "NativeBackend", "use_native_file_auth_state"]
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(path: Path) -> threading.Lock:
+    """The lock the accounts of this process hold while writing to the file at ``path``.
+
+    SQLite lets one writer into a file at a time and makes the others poll (sleeping up
+    to 100 ms between tries), so hundreds of accounts writing at once could starve one
+    past the busy timeout. Taking this lock first makes them queue and wake as soon as
+    the file is free; SQLite's own lock then only meets writers of other processes.
+    """
+    key = os.path.realpath(path)
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(key, threading.Lock())
+
+
+@contextlib.contextmanager
+def _writing(lock: threading.Lock, where: str) -> Iterator[None]:
+    """Hold ``lock`` (see :func:`_writer_lock`), waiting at most ``_WRITE_WAIT`` seconds."""
+    if not lock.acquire(timeout=_WRITE_WAIT):
+        raise AuthStateError(
+            f"{where}: waited {_WRITE_WAIT:g} s for another account's write to this file"
+        )
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 APPLICATION_ID = 0x77616D64  # "wamd", in the SQLite header
 SCHEMA_VERSION = 2
 """The schema version this code writes; files up to this version open."""
@@ -83,6 +117,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 _SELECT_MANY = "SELECT id, value FROM keys WHERE client_id = ? AND category = ?"
+_BUSY_TIMEOUT = 10.0  # seconds SQLite waits for a writer in another process
+_WRITE_WAIT = 120.0  # seconds a write waits for other accounts of this process and file
 _ID_CHUNK = 500  # ids per SELECT, well below SQLite's bound-parameter limit
 # Rows per multi-row write statement: at most 2 + 2 * 256 bound parameters, below
 # SQLite's smallest default limit (999). A batch of n rows is written with the
@@ -220,6 +256,7 @@ class NativeBackend:
         conn: sqlite3.Connection,
         lock_fd: int,
         sealer: Sealer | None,
+        write_lock: threading.Lock,
     ) -> None:
         self._path = path
         self._client_id = client_id
@@ -228,6 +265,7 @@ class NativeBackend:
         self._conn = conn
         self._lock_fd = lock_fd
         self._sealer = sealer
+        self._write_lock = write_lock
         self._closed = False
 
     @property
@@ -263,8 +301,9 @@ class NativeBackend:
         try:
             await loop.run_in_executor(executor, _prepare_path, file)
             lock_fd = await loop.run_in_executor(executor, _acquire_lock, file, client_id)
+            write_lock = await loop.run_in_executor(executor, _writer_lock, file)
             conn, sealer = await loop.run_in_executor(
-                executor, _connect, file, client_id, encryption_key
+                executor, _connect, file, client_id, encryption_key, write_lock
             )
         except BaseException:
             if lock_fd >= 0:
@@ -278,6 +317,7 @@ class NativeBackend:
             conn=conn,
             lock_fd=lock_fd,
             sealer=sealer,
+            write_lock=write_lock,
         )
 
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
@@ -325,7 +365,6 @@ class NativeBackend:
         await self._run(self._write_sync, changes, data)
 
     def _write_sync(self, changes: KeyChanges, creds: bytes | None) -> None:
-        cid = self._client_id
         sealer = self._sealer
         # Per category: the flat (id, value, id, value, ...) upserts and the ids to delete.
         work: list[tuple[str, list[str | bytes], list[str]]] = []
@@ -346,6 +385,13 @@ class NativeBackend:
                     else:
                         upserts += (key_id, seal(category, key_id, value))
             work.append((category, upserts, deletes))
+        with _writing(self._write_lock, self._where):
+            self._commit_sync(work, creds)
+
+    def _commit_sync(
+        self, work: list[tuple[str, list[str | bytes], list[str]]], creds: bytes | None
+    ) -> None:
+        cid = self._client_id
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -408,7 +454,11 @@ class NativeBackend:
     async def save_creds(self, creds: AuthCreds) -> None:
         """Replace this account's creds; durable when it returns."""
         data = creds.to_bytes()  # on the loop: a consistent snapshot of the live object
-        await self._run(self._save_creds_sync, data)
+        await self._run(self._save_creds_alone, data)
+
+    def _save_creds_alone(self, data: bytes) -> None:
+        with _writing(self._write_lock, self._where):
+            self._save_creds_sync(data)
 
     def _save_creds_sync(self, data: bytes) -> None:
         self._conn.execute(
@@ -443,20 +493,21 @@ def _guarded(where: str, fn: Callable[..., _T], *args: object) -> _T:
 
 
 def _connect(
-    path: Path, client_id: str, encryption_key: bytes | None
+    path: Path, client_id: str, encryption_key: bytes | None, write_lock: threading.Lock
 ) -> tuple[sqlite3.Connection, Sealer | None]:
     """Open the database (on the store's thread), migrate it, and set up the account."""
     where = str(path)
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT)
     except sqlite3.Error as exc:
         raise AuthStateError(f"cannot open {where}: {exc}") from exc
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        _create_or_migrate(conn, where)
-        sealer = _setup_account(conn, path, client_id, encryption_key)
+        with _writing(write_lock, where):
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _create_or_migrate(conn, where)
+            sealer = _setup_account(conn, path, client_id, encryption_key)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise CorruptStoreError(f"{where} is not a wamd SQLite store or is damaged: {exc}") from exc
