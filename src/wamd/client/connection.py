@@ -206,7 +206,7 @@ class Connection:
                 f"within {timeout or self.config.query_timeout} s"
             ) from None
         finally:
-            self._waiters.pop(iq_id, None)
+            self.drop_answer(iq_id, future)
         error = reply.get_child("error")
         if reply.attrs.get("type") == "error" or error is not None:
             code_text = error.attrs.get("code") if error is not None else None
@@ -270,6 +270,10 @@ class Connection:
         """Stop waiting for the answer :meth:`expect_answer` gave ``future`` for."""
         if self._waiters.get(stanza_id) is future:
             del self._waiters[stanza_id]
+        if future.done() and not future.cancelled():
+            # Failed by a close while its owner was still sending (not awaiting it): the
+            # owner already has the close's error, so asyncio must not report this one.
+            future.exception()
 
     async def close(self) -> None:
         """Close the connection for good; returns once no task or socket is left.
