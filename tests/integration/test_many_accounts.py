@@ -9,8 +9,10 @@ exactly once by its recipient with the right text and sender, every send acked, 
 message answered by a delivery receipt, with no error event and no warning from the
 ``wamd`` logger. Then everything is closed, reopened from the same stores without a QR,
 and a second round in both directions must run on the existing sessions: no key fetch,
-and only ``msg`` (never ``pkmsg``) reaches the linked devices. Last, ten of the accounts
-share a group and one group send reaches every member.
+and only ``msg`` (never ``pkmsg``) reaches the linked devices. Half the accounts come
+back (and send) before the other half, so part of that round waits in offline queues.
+Last, ten of the accounts share a group: one send reaches every member, then all of them
+send at once.
 
 Run bigger by hand: ``WAMD_SOAK_ACCOUNTS=200 .venv/bin/python -m pytest -s
 tests/integration/test_many_accounts.py`` (prints what ran).
@@ -250,7 +252,7 @@ async def check_round(accounts: list[Account], sent: list[Sent], label: str) -> 
 
 
 def assert_quiet(accounts: list[Account], caplog: pytest.LogCaptureFixture) -> None:
-    """No error event on any connection, no retry receipt, no warning from wamd."""
+    """No error event on any connection, no retry receipt, no warning from wamd or asyncio."""
     for account in accounts:
         bad = [e for e in account.events.events if isinstance(e, BAD_EVENTS)]
         assert bad == [], f"account {account.index} ({account.store}): {bad}"
@@ -259,7 +261,7 @@ def assert_quiet(accounts: list[Account], caplog: pytest.LogCaptureFixture) -> N
     warnings = [
         f"{r.name}: {r.getMessage()}"
         for r in caplog.records
-        if r.name.startswith("wamd") and r.levelno >= logging.WARNING
+        if r.name.startswith(("wamd", "asyncio")) and r.levelno >= logging.WARNING
     ]
     assert warnings == []
 
@@ -274,6 +276,15 @@ def key_fetches(srv: FakeServer) -> int:
         and entry.node.tag == "iq"
         and entry.node.attrs.get("xmlns") == "encrypt"
         and entry.node.get_child("key") is not None
+    )
+
+
+def offline_deliveries(srv: FakeServer) -> int:
+    """How many messages the server queued for a linked device that was offline."""
+    return sum(
+        1
+        for d in srv.messaging.deliveries
+        if d.node.tag == "message" and d.device == 1 and d.how == "queued"
     )
 
 
@@ -356,6 +367,7 @@ async def test_many_accounts_in_one_process(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="wamd")
+    caplog.set_level(logging.WARNING, logger="asyncio")
     count = max(ACCOUNTS, GROUP_SIZE)
     accounts = make_accounts(count, tmp_path)
     plan = plan_pairs(count, SEED)
@@ -382,8 +394,16 @@ async def test_many_accounts_in_one_process(
             fetched_before = key_fetches(srv)
             assert fetched_before > 0  # round 1 fetched the keys it began sessions with
             assert enc_types_to_companions(srv, first).get("pkmsg", 0) > 0
-            await connect_all(srv, accounts)
-            second = await send_all(pairs + replies_for(first), "r2")
+            # Half the accounts come back first and send; what they send to the other
+            # half waits in the server's offline queues until those log in and send too.
+            early = {a.index for a in accounts if a.index % 2 == 0}
+            plan_two = pairs + replies_for(first)
+            await connect_all(srv, [a for a in accounts if a.index in early])
+            second = await send_all([p for p in plan_two if p[0].index in early], "r2")
+            queued = offline_deliveries(srv)
+            assert queued > 0
+            await connect_all(srv, [a for a in accounts if a.index not in early])
+            second += await send_all([p for p in plan_two if p[0].index not in early], "r2")
             await check_round(accounts, second, "round 2")
             assert key_fetches(srv) == fetched_before, "known peers' keys were fetched again"
             assert enc_types_to_companions(srv, second) == {"msg": len(second)}
@@ -396,8 +416,8 @@ async def test_many_accounts_in_one_process(
     stores = sorted({a.store for a in accounts})
     total = len(first) + len(replies) + len(second)
     timing = (
-        f"link {linked_at - started:.1f} s, round 1 {round_one_at - linked_at:.1f} s, "
-        f"total {ended - started:.1f} s"
+        f"{queued} queued offline; link {linked_at - started:.1f} s, "
+        f"round 1 {round_one_at - linked_at:.1f} s, total {ended - started:.1f} s"
     )
     print(
         f"\nsoak: {count} accounts ({', '.join(stores)}), {total} direct messages + "
