@@ -266,17 +266,22 @@ def assert_quiet(accounts: list[Account], caplog: pytest.LogCaptureFixture) -> N
     assert warnings == []
 
 
-def key_fetches(srv: FakeServer) -> int:
-    """How many pre-key bundle fetches (``encrypt`` iqs with ``<key>``) clients sent."""
+def iqs_sent(srv: FakeServer, xmlns: str, child: str) -> int:
+    """How many iqs of ``xmlns`` with a ``child`` element the clients sent."""
     return sum(
         1
         for conn in srv.connections
         for entry in conn.transcript
         if entry.direction == "in"
         and entry.node.tag == "iq"
-        and entry.node.attrs.get("xmlns") == "encrypt"
-        and entry.node.get_child("key") is not None
+        and entry.node.attrs.get("xmlns") == xmlns
+        and entry.node.get_child(child) is not None
     )
+
+
+def key_fetches(srv: FakeServer) -> int:
+    """How many pre-key bundle fetches (``encrypt`` iqs with ``<key>``) clients sent."""
+    return iqs_sent(srv, "encrypt", "key")
 
 
 def offline_deliveries(srv: FakeServer) -> int:
@@ -392,6 +397,7 @@ async def test_many_accounts_in_one_process(
             for account in accounts:
                 account.handle = await account.open_store()
             fetched_before = key_fetches(srv)
+            usyncs_before = iqs_sent(srv, "usync", "usync")
             assert fetched_before > 0  # round 1 fetched the keys it began sessions with
             assert enc_types_to_companions(srv, first).get("pkmsg", 0) > 0
             # Half the accounts come back first and send; what they send to the other
@@ -406,6 +412,7 @@ async def test_many_accounts_in_one_process(
             second += await send_all([p for p in plan_two if p[0].index not in early], "r2")
             await check_round(accounts, second, "round 2")
             assert key_fetches(srv) == fetched_before, "known peers' keys were fetched again"
+            usyncs = iqs_sent(srv, "usync", "usync") - usyncs_before  # device lists: in memory
             assert enc_types_to_companions(srv, second) == {"msg": len(second)}
             group_received = await group_round(srv, accounts[:GROUP_SIZE])
             assert_quiet(accounts, caplog)
@@ -416,7 +423,8 @@ async def test_many_accounts_in_one_process(
     stores = sorted({a.store for a in accounts})
     total = len(first) + len(replies) + len(second)
     timing = (
-        f"{queued} queued offline; link {linked_at - started:.1f} s, "
+        f"{queued} queued offline, {usyncs} usync queries after the restart; "
+        f"link {linked_at - started:.1f} s, "
         f"round 1 {round_one_at - linked_at:.1f} s, total {ended - started:.1f} s"
     )
     print(
