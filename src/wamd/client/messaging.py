@@ -13,8 +13,9 @@ messages makes us send it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,16 @@ RETRY_DELAY = 0.25
 _GROUP_SERVER = "g.us"
 
 
+class _Turns:
+    """The sends to one chat building their stanzas: one at a time, in arrival order."""
+
+    __slots__ = ("lock", "waiting")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.waiting = 0
+
+
 class Messaging:
     """The messaging state of one connection: its Signal repository, sender and receiver.
 
@@ -88,6 +99,27 @@ class Messaging:
         self.groups = Groups(
             conn.query, conn.state.keys, self._me, shared=conn.config.group_metadata_cache
         )
+        self._preparing: dict[str, _Turns] = {}
+
+    @contextlib.asynccontextmanager
+    async def _one_send_at_a_time(self, chat: str) -> AsyncIterator[None]:
+        """Sends to ``chat`` build their stanzas one after another, in call order.
+
+        Concurrent sends to a new chat would otherwise each ask for its device list and
+        fetch its pre-key bundles (one one-time pre-key per device each time); one after
+        another, the later ones find the devices cached and the sessions made.
+        """
+        turns = self._preparing.get(chat)
+        if turns is None:
+            turns = self._preparing[chat] = _Turns()
+        turns.waiting += 1
+        try:
+            async with turns.lock:
+                yield
+        finally:
+            turns.waiting -= 1
+            if not turns.waiting:
+                del self._preparing[chat]
 
     def __repr__(self) -> str:
         return f"<Messaging {self.sender.me!r}>"
@@ -116,7 +148,8 @@ class Messaging:
             return await self._send_group(str(target), message, message_id)
         if not target.is_user:
             raise UsageError(f"cannot send to {chat!r}: not a user or group JID")
-        out = await self.sender.send(str(target), message, message_id=message_id)
+        async with self._one_send_at_a_time(str(target)):
+            out = await self.sender.send(str(target), message, message_id=message_id)
         await self.send_and_wait_ack(out)
         return out.id
 
@@ -124,9 +157,10 @@ class Messaging:
         """A group send with the cached metadata; a stale-looking answer drops the entry."""
         meta = await self.groups.metadata(group)
         members = list(meta.member_jids)
-        out = await self.sender.send_group(
-            group, members, message, addressing_mode=meta.addressing_mode, message_id=message_id
-        )
+        async with self._one_send_at_a_time(group):
+            out = await self.sender.send_group(
+                group, members, message, addressing_mode=meta.addressing_mode, message_id=message_id
+            )
         try:
             ack = await self.send_and_wait_ack(out)
         except MessageRejectedError:
