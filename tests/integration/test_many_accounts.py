@@ -399,6 +399,9 @@ async def test_many_accounts_in_one_process(
             fetched_before = key_fetches(srv)
             usyncs_before = iqs_sent(srv, "usync", "usync")
             assert fetched_before > 0  # round 1 fetched the keys it began sessions with
+            # at most one fetch per peer a sender began with, however many sends at once
+            begun = {(s.sender.index, s.recipient.index) for s in first + replies}
+            assert fetched_before <= len(begun)
             assert enc_types_to_companions(srv, first).get("pkmsg", 0) > 0
             # Half the accounts come back first and send; what they send to the other
             # half waits in the server's offline queues until those log in and send too.
@@ -423,7 +426,8 @@ async def test_many_accounts_in_one_process(
     stores = sorted({a.store for a in accounts})
     total = len(first) + len(replies) + len(second)
     timing = (
-        f"{queued} queued offline, {usyncs} usync queries after the restart; "
+        f"{fetched_before} key fetches for {len(begun)} peers, {queued} queued offline, "
+        f"{usyncs} usync queries after the restart; "
         f"link {linked_at - started:.1f} s, "
         f"round 1 {round_one_at - linked_at:.1f} s, total {ended - started:.1f} s"
     )
