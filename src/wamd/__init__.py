@@ -9,6 +9,7 @@ from wamd.auth import (
     use_native_file_auth_state,
 )
 from wamd.client import DEFAULT_URL, Connection, ReconnectPolicy, connect
+from wamd.client.group_cache import GroupMetadataCache, MemoryGroupMetadataCache
 from wamd.errors import WamdError
 from wamd.events import (
     Authenticated,
@@ -47,11 +48,13 @@ __all__ = [
     "Disconnected",
     "Event",
     "GroupMetadata",
+    "GroupMetadataCache",
     "GroupParticipant",
     "GroupParticipantsUpdate",
     "GroupUpdate",
     "GroupUpsert",
     "LoggedOut",
+    "MemoryGroupMetadataCache",
     "Message",
     "PairingCode",
     "QRCode",
