@@ -25,7 +25,7 @@ BASE_KEY_OURS = 1
 BASE_KEY_THEIRS = 2
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class Chain:
     """A symmetric chain: its type, counter, current key and stored (skipped) message keys.
 
@@ -42,24 +42,12 @@ class Chain:
     # (after the ratchet key) and the counter and key they hold, written back as they
     # were while the chain still has those values (see wamd.signal._record_stored).
     stored_form: tuple[bytes, int, bytes | None] | None = field(
-        default=None, init=False, repr=False
+        default=None, init=False, repr=False, compare=False
     )
 
     def copy(self) -> Chain:
         """An independent copy."""
         return Chain(self.chain_type, self.counter, self.key, dict(self.message_keys))
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Chain):
-            return NotImplemented
-        return (
-            self.chain_type == other.chain_type
-            and self.counter == other.counter
-            and self.key == other.key
-            and self.message_keys == other.message_keys
-        )
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         kind = "sending" if self.chain_type == CHAIN_SENDING else "receiving"
@@ -150,6 +138,8 @@ class SessionState:
             self.pending_pre_key,
         )
 
+    # Spelled out, not generated: a dataclass __eq__ demands the same class, and a
+    # StoredState (wamd.signal._record_stored) must equal the plain state it encodes.
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SessionState):
             return NotImplemented
