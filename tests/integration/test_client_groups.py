@@ -15,7 +15,7 @@ import pytest
 import wamd
 from tests.integration.test_client_messaging import Peer, linked, start, wait_text
 from wamd.binary import Node
-from wamd.client.groups import participant_hash
+from wamd.client.group_metadata import participant_hash
 from wamd.errors import MessageRejectedError, QueryError
 from wamd.testing import FakeServer
 from wamd.testing.groups import Group

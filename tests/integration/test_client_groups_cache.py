@@ -31,7 +31,7 @@ from wamd.client.group_cache import (
     metadata_from_json,
     metadata_to_json,
 )
-from wamd.client.groups import parse_group
+from wamd.client.group_metadata import parse_group
 from wamd.errors import MessageRejectedError, UsageError
 from wamd.events import GroupMetadata
 from wamd.testing import FakeServer

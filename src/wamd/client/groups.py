@@ -34,13 +34,11 @@ from wamd.binary import Jid, Node
 from wamd.client.group_cache import GroupMetadataSource, SharedGroupCache
 from wamd.client.group_metadata import (
     DEFAULT_CACHE_SIZE,
-    MEMBER_ACTIONS,
     GroupCache,
     apply_event,
     build_metadata_query,
     parse_group,
     parse_group_notification,
-    participant_hash,
 )
 from wamd.errors import JidError, QueryError, StanzaError, UsageError
 from wamd.events import (
@@ -55,19 +53,7 @@ from wamd.messages import Me, generate_message_id
 from wamd.signal.address import SenderKeyName
 from wamd.signal.store import KeyCategory, KeyStore
 
-__all__ = [
-    "DEFAULT_CACHE_SIZE",
-    "MEMBER_ACTIONS",
-    "GroupCache",
-    "GroupSync",
-    "Groups",
-    "apply_event",
-    "build_metadata_query",
-    "build_participating_query",
-    "parse_group",
-    "parse_group_notification",
-    "participant_hash",
-]
+__all__ = ["GroupSync", "Groups", "build_participating_query"]
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from wamd._proto.message_pb2 import Message
 from wamd.auth.creds import AuthCreds
 from wamd.binary import Jid, Node
-from wamd.client.groups import Groups, participant_hash
+from wamd.client.group_metadata import participant_hash
+from wamd.client.groups import Groups
 from wamd.errors import (
     ConnectionClosedError,
     JidError,

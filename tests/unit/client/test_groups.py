@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wamd.binary import Node
-from wamd.client.groups import (
+from wamd.client.group_metadata import (
     GroupCache,
     apply_event,
     build_metadata_query,
