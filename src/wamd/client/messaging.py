@@ -52,7 +52,6 @@ __all__ = [
     "ACK_TIMEOUT",
     "RETRY_DELAY",
     "Messaging",
-    "group_members",
     "on_devices_notification",
     "on_message",
     "on_receipt",
@@ -209,12 +208,6 @@ class Messaging:
                 code,
             )
         return ack
-
-
-async def group_members(conn: Connection, group: str) -> tuple[str, list[str]]:
-    """The addressing mode and member JIDs of ``group`` (cached; see :mod:`.groups`)."""
-    meta = await conn.messaging.groups.metadata(group)
-    return meta.addressing_mode, list(meta.member_jids)
 
 
 async def on_message(conn: Connection, node: Node) -> None:
