@@ -194,8 +194,7 @@ class Connection:
         """
         iq_id = node.attrs.get("id") or self.next_id()
         node.attrs["id"] = iq_id
-        future: asyncio.Future[Node] = asyncio.get_running_loop().create_future()
-        self._waiters[iq_id] = future
+        future = self.expect_answer(iq_id)
         try:
             await self.send_node(node)
             async with asyncio.timeout(timeout or self.config.query_timeout):
