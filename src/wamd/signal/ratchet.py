@@ -46,6 +46,7 @@ __all__ = [
     "EphemeralKey",
     "KeyGen",
     "add_sending_chain",
+    "agree",
     "decrypt_with_state",
     "derive_message_keys",
     "encrypt_with_state",
@@ -204,12 +205,16 @@ def new_ephemeral(keygen: KeyGen | None = None) -> EphemeralKey:
     )
 
 
-def _agree(key: X25519PrivateKey, public: bytes) -> bytes:
+def agree(key: X25519PrivateKey, public: bytes) -> bytes:
+    """X25519 of ``key`` and a peer's public key (32 bytes, or 33 with the 0x05 prefix).
+
+    A key that is not a usable X25519 public key raises InvalidKeyError.
+    """
     raw = public[1:] if len(public) == 33 else public
     try:
         return key.exchange(X25519PublicKey.from_public_bytes(raw))
     except ValueError:
-        raise InvalidKeyError("peer ratchet key is not a usable X25519 public key") from None
+        raise InvalidKeyError("a peer key is not a usable X25519 public key") from None
 
 
 _LOADED_KEYS: dict[bytes, X25519PrivateKey] = {}
@@ -304,7 +309,7 @@ def _chain_step(key: bytes) -> tuple[bytes, bytes]:
 
 def add_sending_chain(state: SessionState, remote_key: bytes) -> None:
     """Derive the sending chain for our current ratchet key against ``remote_key``."""
-    root, chain_key = root_step(state.root_key, _agree(_state_key(state), remote_key))
+    root, chain_key = root_step(state.root_key, agree(_state_key(state), remote_key))
     state.chains[state.ephemeral_public] = Chain(CHAIN_SENDING, -1, chain_key, {})
     state.root_key = root
 
@@ -340,7 +345,7 @@ def _step(
     if previous is not None:
         _fill(previous, previous_counter)
         previous.key = None
-    root, chain_key = root_step(state.root_key, _agree(_state_key(state), remote_key))
+    root, chain_key = root_step(state.root_key, agree(_state_key(state), remote_key))
     state.chains[remote_key] = Chain(CHAIN_RECEIVING, -1, chain_key, {})
     state.root_key = root
     old_sending = state.chains.pop(state.ephemeral_public, None)

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hmac
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from wamd.crypto import KeyPair, prefixed
-from wamd.errors import InvalidKeyError, UntrustedIdentityError
+from wamd.errors import UntrustedIdentityError
 from wamd.signal.keys import PreKeyBundle
 from wamd.signal.ratchet import (
     KeyGen,
     add_sending_chain,
+    agree,
     load_private_key,
     new_ephemeral,
     remember_private_key,
@@ -37,14 +38,6 @@ from wamd.signal.wire import PreKeyMessage
 __all__ = ["init_incoming_state", "init_outgoing", "master_secret_root"]
 
 _TEXT_INFO = b"WhisperText"
-
-
-def _dh(key: X25519PrivateKey, public: bytes) -> bytes:
-    raw = public[1:] if len(public) == 33 else public
-    try:
-        return key.exchange(X25519PublicKey.from_public_bytes(raw))
-    except ValueError:
-        raise InvalidKeyError("a peer key is not a usable X25519 public key") from None
 
 
 def master_secret_root(parts: list[bytes]) -> bytes:
@@ -89,12 +82,12 @@ def init_outgoing(
     _check_identity(record, bundle.identity_key, trust_new_identity)
     base = new_ephemeral(keygen)
     parts = [
-        _dh(load_private_key(our_identity.private), bundle.signed_pre_key_public),
-        _dh(base.key, bundle.identity_key),
-        _dh(base.key, bundle.signed_pre_key_public),
+        agree(load_private_key(our_identity.private), bundle.signed_pre_key_public),
+        agree(base.key, bundle.identity_key),
+        agree(base.key, bundle.signed_pre_key_public),
     ]
     if bundle.pre_key_public is not None:
-        parts.append(_dh(base.key, bundle.pre_key_public))
+        parts.append(agree(base.key, bundle.pre_key_public))
     ratchet = new_ephemeral(keygen)
     remember_private_key(ratchet)
     state = SessionState(
@@ -134,14 +127,14 @@ def init_incoming_state(
     """
     spk = load_private_key(signed_pre_key.private)
     parts = [
-        _dh(spk, message.identity_key),
-        _dh(load_private_key(our_identity.private), message.base_key),
-        _dh(spk, message.base_key),
+        agree(spk, message.identity_key),
+        agree(load_private_key(our_identity.private), message.base_key),
+        agree(spk, message.base_key),
     ]
     if one_time_pre_key is not None:
         # A one-time pre-key is used once: load it without keeping it in the cache.
         parts.append(
-            _dh(X25519PrivateKey.from_private_bytes(one_time_pre_key.private), message.base_key)
+            agree(X25519PrivateKey.from_private_bytes(one_time_pre_key.private), message.base_key)
         )
     return SessionState(
         registration_id=message.registration_id,
