@@ -24,7 +24,6 @@ before the server and kept up to date with every change the connection learns.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,7 +39,7 @@ from wamd.client.group_metadata import (
     parse_group,
     parse_group_notification,
 )
-from wamd.errors import JidError, QueryError, StanzaError, UsageError
+from wamd.errors import InvalidRecordError, JidError, QueryError, StanzaError, UsageError
 from wamd.events import (
     Event,
     GroupMetadata,
@@ -49,7 +48,7 @@ from wamd.events import (
     GroupUpdate,
     GroupUpsert,
 )
-from wamd.messages import Me, generate_message_id
+from wamd.messages import Me, generate_message_id, parse_sender_key_memory
 from wamd.signal.address import SenderKeyName
 from wamd.signal.store import KeyCategory, KeyStore
 
@@ -269,10 +268,8 @@ class Groups:
             if raw is None:
                 continue
             try:
-                holders = json.loads(raw)
-            except (UnicodeDecodeError, ValueError):
-                holders = None
-            if not isinstance(holders, dict):
+                holders = parse_sender_key_memory(meta.id, raw)
+            except InvalidRecordError:
                 log.info("sender-key-memory of %s is unreadable; replacing the key", meta.id)
                 await self.rotate_sender_key(meta.id)
                 continue

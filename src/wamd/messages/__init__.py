@@ -61,6 +61,7 @@ from wamd.messages.send import (
     inject_bundles,
     load_sender_key_memory,
     missing_sessions,
+    parse_sender_key_memory,
     text_message,
 )
 from wamd.messages.sender import MessageSender, Query
@@ -112,5 +113,6 @@ __all__ = [
     "parse_key_fetch_reply",
     "parse_receipt",
     "parse_retry_receipt",
+    "parse_sender_key_memory",
     "text_message",
 ]

@@ -42,6 +42,7 @@ __all__ = [
     "inject_bundles",
     "load_sender_key_memory",
     "missing_sessions",
+    "parse_sender_key_memory",
     "text_message",
 ]
 
@@ -271,8 +272,11 @@ async def build_peer_message(
 async def load_sender_key_memory(store: KeyStore, group: str) -> dict[str, bool]:
     """The devices that already have our sender key for ``group`` (device JID → True)."""
     raw = (await store.get(_MEMORY, [group])).get(group)
-    if raw is None:
-        return {}
+    return {} if raw is None else parse_sender_key_memory(group, raw)
+
+
+def parse_sender_key_memory(group: str, raw: bytes) -> dict[str, bool]:
+    """A stored sender-key-memory value of ``group`` (InvalidRecordError if unreadable)."""
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
