@@ -25,19 +25,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import datetime
 import json
 import os
 import platform
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import common
 
 from wamd.auth import use_native_file_auth_state
 from wamd.auth.backends.baileys import use_multi_file_auth_state
@@ -351,14 +351,8 @@ def _best(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 def run_node(spec: dict[str, Any], work: Path) -> dict[str, Any]:
     spec_path = work / "node-spec.json"
     spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        ["node", str(NODE_SCRIPT), str(spec_path)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, Any] = common.run_node(NODE_SCRIPT, spec_path, timeout=900)
+    return result
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -406,8 +400,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     assert node["counts"] == expected, node["counts"]
     fsync_per_s = wamd["fsync_per_s_alongside"]
     return {
-        "measured_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs",
+        "measured_at": common.now_utc(),
+        "machine": common.machine_line(),
         "python": platform.python_version(),
         "node": node["node"],
         "dataset": {

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import hashlib
 import json
 import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from common import machine, now_utc, run_node
 
 from wamd.binary import Node, decode_node, encode_node
 
@@ -383,14 +383,7 @@ def main() -> int:
         baileys_runs = []
         py_runs = []
         for _ in range(args.repeats):
-            proc = subprocess.run(
-                ["node", str(NODE_SCRIPT), str(corpus_path), str(args.rounds)],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=600,
-            )
-            baileys_runs.append(json.loads(proc.stdout))
+            baileys_runs.append(run_node(NODE_SCRIPT, corpus_path, args.rounds, timeout=600))
             py_runs.append(_time_python(corpus, args.rounds))
     baileys = {
         key: max(run[key] for run in baileys_runs)
@@ -404,12 +397,9 @@ def main() -> int:
     py_dec = max(r[1] for r in py_runs)
     elements = sum(_count(n) for n in corpus)
     result = {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now_utc(),
         "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
+            **machine(),
             "implementation": platform.python_implementation(),
             "node": baileys_runs[0]["node_version"],
             "load_average_1_5_15min": {

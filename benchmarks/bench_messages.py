@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import machine, now_utc, run_node
 
 from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.creds import Contact, init_auth_creds
@@ -111,14 +109,8 @@ async def _python(n: int) -> dict[str, float]:
 
 
 def _baileys(n: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        ["node", str(NODE_SCRIPT), str(n)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    result: dict[str, Any] = run_node(NODE_SCRIPT, n, timeout=1800)
+    return result
 
 
 def main() -> int:
@@ -136,15 +128,9 @@ def main() -> int:
             best[key] = max(best.get(key, 0.0), value)
     keys = ("send_per_s", "receive_per_s")
     result = {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now_utc(),
         "command": "benchmarks/bench_messages.py" + (" --quick" if args.quick else ""),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "node": baileys["node_version"],
-        },
+        "machine": {**machine(), "node": baileys["node_version"]},
         "messages": n,
         "wamd": {k: round(v, 1) for k, v in best.items()},
         "baileys": {k: (round(v, 1) if isinstance(v, float) else v) for k, v in baileys.items()},

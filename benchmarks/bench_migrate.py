@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
-import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_auth import SEED, build_stores, make_dataset  # noqa: E402
+from common import machine_line, now_utc, run_node  # noqa: E402
 
 from wamd.auth.baileys_keys import file_name  # noqa: E402
 from wamd.auth.migrate import migrate_stores  # noqa: E402
@@ -78,14 +76,7 @@ def baileys_copy(work: Path, folder: Path, ids: dict[str, list[str]], repeats: i
     }
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    done = subprocess.run(
-        ["node", str(NODE_SCRIPT), str(spec_path)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_node(NODE_SCRIPT, spec_path, timeout=900)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -104,8 +95,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 name = file_name(category, key_id)
                 assert (work / "back0" / name).read_bytes() == (folder / name).read_bytes()
     return {
-        "measured_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs",
+        "measured_at": now_utc(),
+        "machine": machine_line(),
         "python": platform.python_version(),
         "node": node["node"],
         "keys": n_keys,

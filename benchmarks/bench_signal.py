@@ -15,16 +15,16 @@ repository also reloads and re-serializes the record each time). Writes
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from common import now_utc, run_node
 
 from wamd.crypto import KeyPair
 from wamd.signal.keys import (
@@ -180,14 +180,7 @@ def record_sizes(n: int) -> dict[str, int]:
 
 def bench_node(n_one: int, n_pp: int, n_setup: int, n_record: int) -> dict[str, Any]:
     """Rates for libsignal-node, from benchmarks/node/bench_signal.mjs."""
-    out = subprocess.run(
-        ["node", str(NODE_SCRIPT), str(n_one), str(n_pp), str(n_setup), str(n_record)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = run_node(NODE_SCRIPT, n_one, n_pp, n_setup, n_record, timeout=600)
     return result
 
 
@@ -277,7 +270,7 @@ def main(argv: list[str]) -> int:
     load = os.getloadavg()
     ratio = {k: py[k] / node[k] for k in py}
     data = {
-        "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": now_utc(),
         "python": sys.version.split()[0],
         "machine": f"{platform.platform()}, {platform.machine()}",
         "counts": {"one_way": n_one, "ping_pong": n_pp, "setups": n_setup},

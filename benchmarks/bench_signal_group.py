@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from common import machine, now_utc, run_node
 
 from wamd.auth.backends.memory import MemoryBackend
 from wamd.auth.keystore import KeyStore
@@ -129,14 +127,8 @@ def _python_core(n: int, repeats: int = 3) -> dict[str, float]:
 
 
 def _baileys(fresh: int, history: int, after: int) -> dict[str, Any]:
-    proc = subprocess.run(
-        ["node", str(NODE_SCRIPT), str(fresh), str(history), str(after), str(SIZE)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
-    )
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+    result: dict[str, Any] = run_node(NODE_SCRIPT, fresh, history, after, SIZE, timeout=1800)
+    return result
 
 
 def main() -> int:
@@ -161,15 +153,9 @@ def main() -> int:
         "decrypt_after_per_s",
     )
     result = {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now_utc(),
         "command": "benchmarks/bench_signal_group.py" + (" --quick" if args.quick else ""),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": sys.version.split()[0],
-            "node": baileys["node_version"],
-        },
+        "machine": {**machine(), "node": baileys["node_version"]},
         "messages": {
             "fresh": args.fresh,
             "history": args.history,
