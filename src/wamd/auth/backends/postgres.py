@@ -362,7 +362,11 @@ class PostgresBackend:
                     if dels:
                         await conn.execute(_DELETE, self._client_id, category, dels)
                 if sealed_creds is not None:
-                    await self._store_creds(conn, sealed_creds)
+                    await conn.execute(
+                        "UPDATE wamd_accounts SET creds = $2 WHERE client_id = $1",
+                        self._client_id,
+                        sealed_creds,
+                    )
 
         await self._run(apply, write=True)
 
@@ -374,11 +378,6 @@ class PostgresBackend:
             raise StoreLockedError(
                 f"{self._where}: another instance has opened the account; nothing was written"
             )
-
-    async def _store_creds(self, conn: _Conn, sealed: bytes) -> None:
-        await conn.execute(
-            "UPDATE wamd_accounts SET creds = $2 WHERE client_id = $1", self._client_id, sealed
-        )
 
     async def list_ids(self, category: str) -> list[str]:
         """Every id stored in ``category`` for this account, sorted."""
@@ -421,15 +420,8 @@ class PostgresBackend:
         return AuthCreds.from_bytes(plain, where=f"creds in {self._where}")
 
     async def save_creds(self, creds: AuthCreds) -> None:
-        """Replace this account's creds; durable when it returns."""
-        sealed = self._seal(CREDS_CATEGORY, "", creds.to_bytes())
-
-        async def apply(conn: _Conn) -> None:
-            async with conn.transaction():
-                await self._fence(conn)
-                await self._store_creds(conn, sealed)
-
-        await self._run(apply, write=True)
+        """Replace this account's creds (fenced by the generation); durable when it returns."""
+        await self.commit({}, creds)
 
     async def close(self) -> None:
         """Release the account's lock and close our connection; safe to call twice."""
