@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -98,10 +98,16 @@ def _write_temp(folder: Path, name: str, data: bytes, *, sync: bool = True) -> s
     return temp
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """Linux's ``syncfs(2)``: one call makes every written file of a file system durable."""
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)``: one call makes every written file of a file system durable.
+
+    Looked up on first use, so importing wamd does not load ctypes.
+    """
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # noqa: PLC0415 (only a batch of many files needs it)
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.syncfs
@@ -112,17 +118,17 @@ def _load_syncfs() -> Callable[[int], int] | None:
     return cast("Callable[[int], int]", fn)
 
 
-_SYNCFS = _load_syncfs()
 # Above this many files in one batch, one syncfs beats an fsync per file (a new file's
 # fsync costs milliseconds on journalling file systems; syncfs flushes them together).
 _SYNCFS_MIN_FILES = 8
 
 
-def _sync_folder_files(folder: Path) -> None:
+def _sync_folder_files(folder: Path, syncfs: Callable[[int], int]) -> None:
+    import ctypes  # noqa: PLC0415 (loaded already by _syncfs)
+
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        assert _SYNCFS is not None
-        if _SYNCFS(fd) != 0:
+        if syncfs(fd) != 0:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
     finally:
@@ -382,13 +388,13 @@ def _apply(folder: Path, ops: dict[str, bytes | None]) -> None:
     """Make every op durable, all or nothing (a journal makes multi-file batches atomic)."""
     temps: dict[str, str] = {}
     writes = sum(1 for data in ops.values() if data is not None)
-    one_sync = _SYNCFS is not None and writes >= _SYNCFS_MIN_FILES
+    syncfs = _syncfs() if writes >= _SYNCFS_MIN_FILES else None
     try:
         for name, data in ops.items():
             if data is not None:
-                temps[name] = _write_temp(folder, name, data, sync=not one_sync)
-        if one_sync:
-            _sync_folder_files(folder)
+                temps[name] = _write_temp(folder, name, data, sync=syncfs is None)
+        if syncfs is not None:
+            _sync_folder_files(folder, syncfs)
     except OSError as exc:
         for temp in temps.values():
             _unlink(folder / temp)
