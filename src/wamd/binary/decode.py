@@ -19,6 +19,22 @@ from binascii import hexlify
 from typing import NoReturn
 
 from wamd.binary._tokens import DOUBLE_BYTE_TOKENS, SINGLE_BYTE_TOKENS
+from wamd.binary._wire import (
+    AD_JID,
+    BINARY_8,
+    BINARY_20,
+    BINARY_32,
+    DICTIONARY_0,
+    DICTIONARY_3,
+    FB_JID,
+    HEX_8,
+    INTEROP_JID,
+    JID_PAIR,
+    LIST_EMPTY,
+    MAX_STRING_DEPTH,
+    NIBBLE_8,
+    SERVER_OF_DOMAIN,
+)
 from wamd.binary.encode import MAX_DEPTH
 from wamd.binary.node import Node
 from wamd.errors import NodeDecodeError
@@ -27,23 +43,6 @@ __all__ = ["DEFAULT_MAX_INFLATED", "VIEW_THRESHOLD", "decode_node"]
 
 #: Largest inflated size accepted for a compressed node (a frame is at most 16 MiB).
 DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
-# JID parts may themselves be JIDs (``a@b@c``); bound that nesting.
-_MAX_STRING_DEPTH = 16
-
-_LIST_EMPTY = 0
-_DICTIONARY_0 = 236
-_DICTIONARY_3 = 239
-_INTEROP_JID = 245
-_FB_JID = 246
-_AD_JID = 247
-_LIST_8 = 248
-_LIST_16 = 249
-_JID_PAIR = 250
-_HEX_8 = 251
-_BINARY_8 = 252
-_BINARY_20 = 253
-_BINARY_32 = 254
-_NIBBLE_8 = 255
 
 # LIST_8 size -> something to iterate once per attribute pair (a loop over a tuple costs
 # less than counting down).
@@ -75,7 +74,6 @@ class _WireNode(Node):
     __init__ = object.__init__
 
 
-_AD_SERVERS = {0: "s.whatsapp.net", 1: "lid", 128: "hosted", 129: "hosted.lid"}
 #: Binary contents of at least this many bytes are returned as read-only ``memoryview``
 #: slices of the input instead of copies (below it a copy is cheaper than a view).
 VIEW_THRESHOLD = 16 * 1024
@@ -380,8 +378,8 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
     """Read a string whose tag byte ``b`` was at ``pos - 1``; return it and the new offset."""
     if 1 <= b < len(SINGLE_BYTE_TOKENS):
         return SINGLE_BYTE_TOKENS[b], pos
-    if b == _JID_PAIR:
-        if depth >= _MAX_STRING_DEPTH:
+    if b == JID_PAIR:
+        if depth >= MAX_STRING_DEPTH:
             raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
         t = data[pos]
         user, pos = _read_string(data, pos + 1, t, depth + 1) if t else ("", pos + 1)
@@ -390,13 +388,13 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
         if not server:
             raise NodeDecodeError(f"JID pair with an empty server at offset {pos - 1}")
         return f"{user}@{server}", pos
-    if b in (_NIBBLE_8, _HEX_8):
+    if b in (NIBBLE_8, HEX_8):
         head = data[pos]
         pos += 1
         end = pos + (head & 0x7F)
         if end > len(data):
             raise NodeDecodeError(f"packed string at offset {pos - 2} runs past the end")
-        if b == _HEX_8:
+        if b == HEX_8:
             text = data[pos:end].hex().upper()
         else:
             try:
@@ -406,12 +404,12 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
         if head & 0x80:
             text = text[:-1]
         return text, end
-    if b in (_BINARY_8, _BINARY_20, _BINARY_32):
+    if b in (BINARY_8, BINARY_20, BINARY_32):
         start = pos - 1
-        if b == _BINARY_8:
+        if b == BINARY_8:
             length = data[pos]
             pos += 1
-        elif b == _BINARY_20:
+        elif b == BINARY_20:
             length = ((data[pos] & 0x0F) << 16) | (data[pos + 1] << 8) | data[pos + 2]
             pos += 3
         else:
@@ -427,27 +425,27 @@ def _read_string(data: bytes, pos: int, b: int, depth: int) -> tuple[str, int]:
         # Invalid UTF-8 becomes U+FFFD, as in Baileys: one odd byte in a push name must
         # not cost the whole stanza.
         return data[pos:end].decode("utf-8", "replace"), end
-    if b == _AD_JID:
-        if depth >= _MAX_STRING_DEPTH:
+    if b == AD_JID:
+        if depth >= MAX_STRING_DEPTH:
             raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
         domain = data[pos]
         device = data[pos + 1]
         user, pos = _read_string(data, pos + 3, data[pos + 2], depth + 1)
-        server = _AD_SERVERS.get(domain, "s.whatsapp.net")
+        server = SERVER_OF_DOMAIN.get(domain, "s.whatsapp.net")
         if device:
             return f"{user}:{device}@{server}", pos
         return f"{user}@{server}", pos
-    if _DICTIONARY_0 <= b <= _DICTIONARY_3:
-        return _DOUBLE[((b - _DICTIONARY_0) << 8) | data[pos]], pos + 1
-    if b == _LIST_EMPTY:
+    if DICTIONARY_0 <= b <= DICTIONARY_3:
+        return _DOUBLE[((b - DICTIONARY_0) << 8) | data[pos]], pos + 1
+    if b == LIST_EMPTY:
         return "", pos
-    if b in (_FB_JID, _INTEROP_JID):
-        if depth >= _MAX_STRING_DEPTH:
+    if b in (FB_JID, INTEROP_JID):
+        if depth >= MAX_STRING_DEPTH:
             raise NodeDecodeError(f"JID parts nested too deep at offset {pos - 1}")
         user, pos = _read_string(data, pos + 1, data[pos], depth + 1)
         device = (data[pos] << 8) | data[pos + 1]
         pos += 2
-        if b == _FB_JID:
+        if b == FB_JID:
             server, pos = _read_string(data, pos + 1, data[pos], depth + 1)
             return f"{user}:{device}@{server}", pos
         integrator = (data[pos] << 8) | data[pos + 1]

@@ -10,6 +10,21 @@ unchanged.
 from __future__ import annotations
 
 from wamd.binary._tokens import DOUBLE_BYTE_TOKENS, SINGLE_BYTE_TOKENS
+from wamd.binary._wire import (
+    AD_JID,
+    BINARY_8,
+    BINARY_20,
+    BINARY_32,
+    DICTIONARY_0,
+    DOMAIN_OF_SERVER,
+    HEX_8,
+    JID_PAIR,
+    LIST_8,
+    LIST_16,
+    LIST_EMPTY,
+    MAX_STRING_DEPTH,
+    NIBBLE_8,
+)
 from wamd.binary.node import Node
 from wamd.errors import NodeEncodeError
 
@@ -17,26 +32,12 @@ __all__ = ["MAX_DEPTH", "encode_node", "encode_string"]
 
 #: Deepest node nesting written or read (real stanzas nest well under 10).
 MAX_DEPTH = 64
-# Deepest nesting of JID parts inside JID parts (``a@b@c``) before falling back to UTF-8.
-_MAX_STRING_DEPTH = 16
+# Longest string written packed (NIBBLE_8 / HEX_8: 7 bits of length).
 _PACKED_MAX = 127
-
-_LIST_EMPTY = 0
-_DICTIONARY_0 = 236
-_AD_JID = 247
-_LIST_8 = 248
-_LIST_16 = 249
-_JID_PAIR = 250
-_HEX_8 = 251
-_BINARY_8 = 252
-_BINARY_20 = 253
-_BINARY_32 = 254
-_NIBBLE_8 = 255
 
 _NIBBLE_CHARS = "0123456789-."
 _HEX_CHARS = "0123456789ABCDEF"
 _NIBBLE_TO_HEX = str.maketrans({"-": "a", ".": "b"})
-_DOMAIN_OF_SERVER = {"s.whatsapp.net": 0, "lid": 1, "hosted": 128, "hosted.lid": 129}
 
 
 def _token_table() -> dict[str, bytes]:
@@ -46,16 +47,16 @@ def _token_table() -> dict[str, bytes]:
             table[token] = bytes((index,))
     for dictionary, tokens in enumerate(DOUBLE_BYTE_TOKENS):
         for index, token in enumerate(tokens):
-            table[token] = bytes((_DICTIONARY_0 + dictionary, index))
+            table[token] = bytes((DICTIONARY_0 + dictionary, index))
     return table
 
 
 # Every token's wire bytes, and the empty string (BINARY_8 of length 0).
 _TOKENS: dict[str, bytes] = _token_table()
-_TOKENS[""] = bytes((_BINARY_8, 0))
+_TOKENS[""] = bytes((BINARY_8, 0))
 # Precomputed headers: LIST_8 + size and BINARY_8 + length for 0..255.
-_LIST8_HEADER = tuple(bytes((_LIST_8, n)) for n in range(256))
-_BIN8_HEADER = tuple(bytes((_BINARY_8, n)) for n in range(256))
+_LIST8_HEADER = tuple(bytes((LIST_8, n)) for n in range(256))
+_BIN8_HEADER = tuple(bytes((BINARY_8, n)) for n in range(256))
 
 
 def encode_node(node: Node) -> bytes:
@@ -88,7 +89,7 @@ def _write_node(node: Node, out: bytearray, depth: int) -> None:
     if size < 256:
         out += _LIST8_HEADER[size]
     else:
-        out += bytes((_LIST_16, size >> 8, size & 0xFF))
+        out += bytes((LIST_16, size >> 8, size & 0xFF))
     out += tokens.get(tag) or _string(tag, 0)
     for key, value in attrs.items():
         out += tokens.get(key) or _string(key, 0)
@@ -98,11 +99,11 @@ def _write_node(node: Node, out: bytearray, depth: int) -> None:
     if type(content) is list:
         count = len(content)
         if count == 0:
-            out.append(_LIST_EMPTY)
+            out.append(LIST_EMPTY)
         elif count < 256:
             out += _LIST8_HEADER[count]
         elif count < 65536:
-            out += bytes((_LIST_16, count >> 8, count & 0xFF))
+            out += bytes((LIST_16, count >> 8, count & 0xFF))
         else:
             raise NodeEncodeError(f"<{tag}> has {count} children (at most 65535 fit)")
         if depth >= MAX_DEPTH:
@@ -129,9 +130,9 @@ def _length_header(length: int) -> bytes:
     if length < 256:
         return _BIN8_HEADER[length]
     if length < 1 << 20:
-        return bytes((_BINARY_20, (length >> 16) & 0x0F, (length >> 8) & 0xFF, length & 0xFF))
+        return bytes((BINARY_20, (length >> 16) & 0x0F, (length >> 8) & 0xFF, length & 0xFF))
     if length < 1 << 32:
-        return bytes((_BINARY_32,)) + length.to_bytes(4, "big")
+        return bytes((BINARY_32,)) + length.to_bytes(4, "big")
     raise NodeEncodeError(f"{length} bytes are too many for one binary field")
 
 
@@ -148,10 +149,10 @@ def _string(value: str, depth: int) -> bytes:
     length = len(value)
     if length <= _PACKED_MAX and value.isascii():
         if not value.strip(_NIBBLE_CHARS):
-            return _packed(_NIBBLE_8, value.translate(_NIBBLE_TO_HEX), length)
+            return _packed(NIBBLE_8, value.translate(_NIBBLE_TO_HEX), length)
         if not value.strip(_HEX_CHARS):
-            return _packed(_HEX_8, value, length)
-    if "@" in value and depth < _MAX_STRING_DEPTH:
+            return _packed(HEX_8, value, length)
+    if "@" in value and depth < MAX_STRING_DEPTH:
         jid = _jid(value, depth)
         if jid is not None:
             return jid
@@ -175,7 +176,7 @@ def _jid(value: str, depth: int) -> bytes | None:
         return None  # the agent is not written by either form
     user, colon, device = user_part.partition(":")
     if colon:
-        domain = _DOMAIN_OF_SERVER.get(server)
+        domain = DOMAIN_OF_SERVER.get(server)
         if (
             domain is None
             or not device.isdecimal()
@@ -186,8 +187,8 @@ def _jid(value: str, depth: int) -> bytes | None:
         ):
             return None
         user_bytes = _TOKENS.get(user) or _string(user, depth + 1)
-        return bytes((_AD_JID, domain, int(device))) + user_bytes
+        return bytes((AD_JID, domain, int(device))) + user_bytes
     if not server:
         return None
     user_bytes = (_TOKENS.get(user) or _string(user, depth + 1)) if user else b"\x00"
-    return bytes((_JID_PAIR,)) + user_bytes + (_TOKENS.get(server) or _string(server, depth + 1))
+    return bytes((JID_PAIR,)) + user_bytes + (_TOKENS.get(server) or _string(server, depth + 1))

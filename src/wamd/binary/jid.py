@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wamd.binary._wire import DOMAIN_OF_SERVER
 from wamd.errors import JidError
 
 __all__ = [
@@ -42,13 +43,6 @@ S_WHATSAPP_NET = "@s.whatsapp.net"
 #: The status (stories) broadcast list.
 STATUS_BROADCAST = "status@broadcast"
 
-# Servers that AD_JID's domain type byte implies, and back.
-_DOMAIN_OF_SERVER = {
-    DEFAULT_USER_SERVER: 0,
-    LID_SERVER: 1,
-    HOSTED_SERVER: 128,
-    HOSTED_LID_SERVER: 129,
-}
 _KNOWN_SERVERS = frozenset(
     {
         DEFAULT_USER_SERVER,
@@ -158,7 +152,7 @@ class Jid:
     def is_user(self) -> bool:
         """True for any person address: PN, LID or hosted."""
         return bool(self.user) and (
-            self.server in _DOMAIN_OF_SERVER or self.server == LEGACY_USER_SERVER
+            self.server in DOMAIN_OF_SERVER or self.server == LEGACY_USER_SERVER
         )
 
     @property
@@ -204,7 +198,7 @@ class Jid:
     @property
     def domain_type(self) -> int:
         """The AD_JID domain-type byte: 1 lid, 128 hosted, 129 hosted.lid, else the agent."""
-        domain = _DOMAIN_OF_SERVER.get(self.server, 0)
+        domain = DOMAIN_OF_SERVER.get(self.server, 0)
         return domain if domain else self.agent
 
     # -- conversions -----------------------------------------------------------------
