@@ -30,7 +30,7 @@ from wamd.auth.migrate import (
     open_store,
     parse_store,
 )
-from wamd.cli_link import add_demo_arguments, add_pair_command, run_demo, run_pair
+from wamd.cli_link import add_pair_command, run_demo, run_pair
 from wamd.crypto import generate_key_pair, prefixed, verify
 from wamd.errors import UsageError, WamdError
 from wamd.signal.store import KeyCategory
@@ -135,7 +135,6 @@ def _parser() -> argparse.ArgumentParser:
         help="the native store file to use (default: a new temporary folder)",
     )
     demo.add_argument("--pre-keys", type=int, default=None, metavar="N", help="pre-keys to make")
-    add_demo_arguments(demo)
     return parser
 
 
@@ -270,7 +269,7 @@ async def _inspect(args: argparse.Namespace, out: TextIO) -> int:
 async def _demo_keys(store: Path, pre_keys: int, out: TextIO) -> None:
     """Create fresh creds and ``pre_keys`` one-time pre-keys in a native store; print public parts.
 
-    Stand-in for the full pairing demo (the client package will replace it).
+    ``wamd demo --pre-keys N`` (or ``--store``); without them the demo runs the linking flow.
     """
     if pre_keys < 0 or pre_keys > 10000:
         raise UsageError("--pre-keys must be between 0 and 10000")

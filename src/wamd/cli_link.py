@@ -21,7 +21,6 @@ from wamd.noise import WA_ROOT_KEY
 from wamd.pairing import normalize_phone_number, print_qr
 
 __all__ = [
-    "add_demo_arguments",
     "add_pair_command",
     "exchange_texts",
     "run_demo",
@@ -63,15 +62,6 @@ def add_pair_command(commands: argparse._SubParsersAction[Any]) -> None:
     )
     pair.add_argument(
         "--timeout", type=float, default=300.0, metavar="S", help="give up after S seconds"
-    )
-
-
-def add_demo_arguments(demo: argparse.ArgumentParser) -> None:
-    """Describe ``wamd demo`` (its parser is created by the command module)."""
-    demo.description = (
-        "Run the whole linking flow against an embedded FakeServer: a QR code is printed, "
-        "a fake phone scans it, the server asks for a restart (515), the device logs in; "
-        "then the client restarts from its native store and logs in again with no QR."
     )
 
 
