@@ -146,21 +146,17 @@ class NoiseInitiator:
         if not msg.HasField("serverHello"):
             raise HandshakeError(f"expected a ServerHello, got {_which(msg)}")
         hello = msg.serverHello
-        ephemeral = _field(hello.ephemeral, hello.HasField("ephemeral"), "ServerHello.ephemeral")
-        if len(ephemeral) != _KEY_SIZE:
-            raise HandshakeError(
-                f"ServerHello.ephemeral is {len(ephemeral)} bytes, expected {_KEY_SIZE}"
-            )
+        ephemeral = _field(
+            hello.ephemeral, hello.HasField("ephemeral"), "ServerHello.ephemeral", key=True
+        )
         static_ct = _field(hello.static, hello.HasField("static"), "ServerHello.static")
         chain_ct = _field(hello.payload, hello.HasField("payload"), "ServerHello.payload")
         state = self._state
         state.mix_hash(ephemeral)
         state.mix_key(_dh(self._ephemeral.private, ephemeral, "ephemeral-ephemeral"))
-        server_static = state.decrypt_and_hash(static_ct, "ServerHello.static")
-        if len(server_static) != _KEY_SIZE:
-            raise HandshakeError(
-                f"server static key is {len(server_static)} bytes, expected {_KEY_SIZE}"
-            )
+        server_static = _key(
+            state.decrypt_and_hash(static_ct, "ServerHello.static"), "server static key"
+        )
         state.mix_key(_dh(self._ephemeral.private, server_static, "ephemeral-static"))
         chain_bytes = state.decrypt_and_hash(chain_ct, "ServerHello.payload")
         chain = (
@@ -221,11 +217,9 @@ class NoiseResponder:
         if not msg.HasField("clientHello"):
             raise HandshakeError(f"expected a ClientHello, got {_which(msg)}")
         hello = msg.clientHello
-        client_eph = _field(hello.ephemeral, hello.HasField("ephemeral"), "ClientHello.ephemeral")
-        if len(client_eph) != _KEY_SIZE:
-            raise HandshakeError(
-                f"ClientHello.ephemeral is {len(client_eph)} bytes, expected {_KEY_SIZE}"
-            )
+        client_eph = _field(
+            hello.ephemeral, hello.HasField("ephemeral"), "ClientHello.ephemeral", key=True
+        )
         state = self._state
         state.mix_hash(client_eph)
         state.mix_hash(self._ephemeral.public)
@@ -249,11 +243,9 @@ class NoiseResponder:
         static_ct = _field(finish.static, finish.HasField("static"), "ClientFinish.static")
         payload_ct = _field(finish.payload, finish.HasField("payload"), "ClientFinish.payload")
         state = self._state
-        client_static = state.decrypt_and_hash(static_ct, "ClientFinish.static")
-        if len(client_static) != _KEY_SIZE:
-            raise HandshakeError(
-                f"client static key is {len(client_static)} bytes, expected {_KEY_SIZE}"
-            )
+        client_static = _key(
+            state.decrypt_and_hash(static_ct, "ClientFinish.static"), "client static key"
+        )
         state.mix_key(_dh(self._ephemeral.private, client_static, "ephemeral-static"))
         payload = state.decrypt_and_hash(payload_ct, "ClientFinish.payload")
         client_write, server_write = state.split()
@@ -297,9 +289,17 @@ def _which(msg: HandshakeMessage) -> str:
     return " and ".join(names) or "an empty HandshakeMessage"
 
 
-def _field(value: bytes, present: bool, what: str) -> bytes:
+def _field(value: bytes, present: bool, what: str, *, key: bool = False) -> bytes:
+    """``value`` if the field is present (and, for a ``key``, 32 bytes long)."""
     if not present:
         raise HandshakeError(f"{what} is missing")
+    return _key(value, what) if key else value
+
+
+def _key(value: bytes, what: str) -> bytes:
+    """``value`` if it is a 32-byte public key."""
+    if len(value) != _KEY_SIZE:
+        raise HandshakeError(f"{what} is {len(value)} bytes, expected {_KEY_SIZE}")
     return value
 
 
