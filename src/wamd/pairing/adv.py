@@ -50,7 +50,6 @@ HOSTED_DEVICE_SIGNATURE_PREFIX: Final = b"\x06\x06"
 """Defined by WhatsApp for hosted device signatures; no client uses it."""
 
 _KEY_LEN: Final = 32
-_SIG_LEN: Final = 64
 
 _M = TypeVar("_M", ADVSignedDeviceIdentityHMAC, ADVSignedDeviceIdentity, ADVDeviceIdentity)
 
@@ -176,9 +175,8 @@ def verify_pair_success(
         raise PairingCheckError("key-index", "device identity details have no keyIndex")
     hosted = details.deviceType == HOSTED
     account_msg = _account_message(signed.details, identity.public, hosted)
-    if len(signed.accountSignature) != _SIG_LEN or not verify(
-        signed.accountSignatureKey, account_msg, signed.accountSignature
-    ):
+    # verify() also rejects a signature that is not 64 bytes.
+    if not verify(signed.accountSignatureKey, account_msg, signed.accountSignature):
         raise PairingCheckError(
             "account-signature",
             "the account signature over our identity key does not verify (signature-mismatch)",
@@ -242,9 +240,7 @@ def verify_device_sign_reply(
             "key-index", f"key-index attribute {key_index_attr!r} != {details.keyIndex}"
         )
     device_msg = _device_message(got.details, companion_identity_pub, sent.accountSignatureKey)
-    if len(got.deviceSignature) != _SIG_LEN or not verify(
-        companion_identity_pub, device_msg, got.deviceSignature
-    ):
+    if not verify(companion_identity_pub, device_msg, got.deviceSignature):
         raise PairingCheckError(
             "device-signature", "the device signature does not verify with the companion key"
         )

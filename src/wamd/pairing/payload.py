@@ -13,7 +13,7 @@ from typing import Final
 
 from wamd._proto import decode_proto
 from wamd._proto.client_payload_pb2 import ClientPayload, DeviceProps
-from wamd.crypto import verify
+from wamd.crypto import DJB_TYPE, prefixed, verify
 from wamd.errors import PairingError, ProtoDecodeError, UsageError
 from wamd.pairing._checks import check_len
 
@@ -37,7 +37,6 @@ AppVersion = tuple[int, int, int]
 DEFAULT_VERSION: Final[AppVersion] = (2, 3000, 1035194821)
 """The WhatsApp Web version wamd announces unless told otherwise."""
 
-_KEY_TYPE: Final = 0x05
 _KEY_LEN: Final = 32
 _SIG_LEN: Final = 64
 _UINT32_MAX: Final = 0xFFFFFFFF
@@ -270,7 +269,7 @@ def build_registration_payload(
     payload.pull = False
     reg = payload.devicePairingData
     reg.eRegid = registration_id.to_bytes(4, "big")
-    reg.eKeytype = bytes((_KEY_TYPE,))
+    reg.eKeytype = bytes((DJB_TYPE,))
     reg.eIdent = bytes(identity_pub)
     reg.eSkeyId = signed_pre_key_id.to_bytes(3, "big")
     reg.eSkeyVal = bytes(signed_pre_key_pub)
@@ -364,17 +363,15 @@ def _parse_registration(
 ) -> RegistrationPayload:
     reg = payload.devicePairingData
     where = "client payload devicePairingData"
-    check_len(reg.eRegid, 4, f"{where}.eRegid", PairingError)
-    if reg.eKeytype != bytes((_KEY_TYPE,)):
+    check_len(reg.eRegid, 4, f"{where}.eRegid")
+    if reg.eKeytype != bytes((DJB_TYPE,)):
         raise PairingError(f"{where}.eKeytype must be the single byte 05, got {reg.eKeytype.hex()}")
-    check_len(reg.eIdent, _KEY_LEN, f"{where}.eIdent", PairingError)
-    check_len(reg.eSkeyId, 3, f"{where}.eSkeyId", PairingError)
-    check_len(reg.eSkeyVal, _KEY_LEN, f"{where}.eSkeyVal", PairingError)
-    check_len(reg.eSkeySig, _SIG_LEN, f"{where}.eSkeySig", PairingError)
-    check_len(reg.buildHash, 16, f"{where}.buildHash", PairingError)
-    if verify_signed_pre_key and not verify(
-        reg.eIdent, bytes((_KEY_TYPE,)) + reg.eSkeyVal, reg.eSkeySig
-    ):
+    check_len(reg.eIdent, _KEY_LEN, f"{where}.eIdent")
+    check_len(reg.eSkeyId, 3, f"{where}.eSkeyId")
+    check_len(reg.eSkeyVal, _KEY_LEN, f"{where}.eSkeyVal")
+    check_len(reg.eSkeySig, _SIG_LEN, f"{where}.eSkeySig")
+    check_len(reg.buildHash, 16, f"{where}.buildHash")
+    if verify_signed_pre_key and not verify(reg.eIdent, prefixed(reg.eSkeyVal), reg.eSkeySig):
         raise PairingError(f"{where}.eSkeySig: signed pre-key signature does not verify")
     try:
         props = decode_proto(DeviceProps, reg.deviceProps, f"{where}.deviceProps")
