@@ -1,4 +1,5 @@
-"""Shared helpers for the client integration tests: a recorder and a QR-scanning phone."""
+"""Shared helpers for the client integration tests: a recorder, a QR-scanning phone, and
+what the server received."""
 
 from __future__ import annotations
 
@@ -7,12 +8,30 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import wamd
+from wamd.binary import Node
 from wamd.client import ReconnectPolicy
 from wamd.testing import FakePhone, FakeServer
 
 E = TypeVar("E", bound=wamd.Event)
 
 FAST_RECONNECT = ReconnectPolicy(initial=0.05, max_delay=0.2, jitter=0.0)
+
+
+def pn(number: str) -> str:
+    """The PN user JID of the phone number ``number``."""
+    return f"{number}@s.whatsapp.net"
+
+
+def received(srv: FakeServer, number: str) -> list[Node]:
+    """Every stanza the server received from the linked device of ``number``."""
+    account = srv.accounts[number]
+    return [
+        entry.node
+        for conn in srv.connections
+        if conn.account is account and conn.device_id == 1
+        for entry in conn.transcript
+        if entry.direction == "in"
+    ]
 
 
 class Recorder:

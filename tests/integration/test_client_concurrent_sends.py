@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 
 import wamd
+from tests.integration.client_helpers import received
 from tests.integration.test_client_messaging import linked, start
-from wamd.binary import Node
 from wamd.testing import FakeServer
 
 ALICE = "15550001111"
@@ -22,23 +22,11 @@ CAROL = "15550003333"
 SENDS = 5
 
 
-def sent_by(srv: FakeServer, number: str) -> list[Node]:
-    """Every stanza the server received from the linked device of ``number``."""
-    account = srv.accounts[number]
-    return [
-        entry.node
-        for conn in srv.connections
-        if conn.account is account and conn.device_id == 1
-        for entry in conn.transcript
-        if entry.direction == "in"
-    ]
-
-
 def iqs(srv: FakeServer, number: str, xmlns: str, child: str) -> int:
     """How many ``xmlns`` iqs with a ``child`` element ``number`` sent."""
     return sum(
         1
-        for node in sent_by(srv, number)
+        for node in received(srv, number)
         if node.tag == "iq"
         and node.attrs.get("xmlns") == xmlns
         and node.get_child(child) is not None
@@ -81,7 +69,7 @@ async def test_concurrent_group_sends_distribute_the_sender_key_once() -> None:
                 assert got == dict(zip(ids, texts, strict=True))
             carrying_keys = [
                 node.attrs["id"]
-                for node in sent_by(srv, ALICE)
+                for node in received(srv, ALICE)
                 if node.tag == "message" and node.get_child("participants") is not None
             ]
             assert carrying_keys == [ids[0]]  # the first send hands out the sender key

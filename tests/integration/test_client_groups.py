@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 import wamd
+from tests.integration.client_helpers import pn, received
 from tests.integration.test_client_messaging import Peer, linked, start, wait_text
 from wamd.binary import Node
 from wamd.client.group_metadata import participant_hash
@@ -25,10 +26,6 @@ BOB = "15550002222"
 CAROL = "15550003333"
 
 
-def pn(number: str) -> str:
-    return f"{number}@s.whatsapp.net"
-
-
 @pytest.fixture
 async def trio() -> AsyncIterator[tuple[FakeServer, Peer, Peer, Peer]]:
     async with FakeServer() as srv:
@@ -38,18 +35,6 @@ async def trio() -> AsyncIterator[tuple[FakeServer, Peer, Peer, Peer]]:
         yield srv, alice, bob, carol
         for peer in (alice, bob, carol):
             await peer.conn.close()
-
-
-def received(srv: FakeServer, number: str) -> list[Node]:
-    """Every stanza the server received from the linked device of ``number``."""
-    account = srv.accounts[number]
-    return [
-        entry.node
-        for conn in srv.connections
-        if conn.account is account and conn.device_id == 1
-        for entry in conn.transcript
-        if entry.direction == "in"
-    ]
 
 
 def metadata_queries(srv: FakeServer, number: str, group: str) -> int:

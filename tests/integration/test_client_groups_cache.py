@@ -15,14 +15,12 @@ from typing import Any
 import pytest
 
 import wamd
-from tests.integration.client_helpers import Recorder, server_kwargs
+from tests.integration.client_helpers import Recorder, pn, received, server_kwargs
 from tests.integration.test_client_groups import (
     ALICE,
     BOB,
     CAROL,
     metadata_queries,
-    pn,
-    received,
 )
 from tests.integration.test_client_messaging import Peer, linked, wait_text
 from tests.servers import require_redis

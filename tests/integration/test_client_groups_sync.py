@@ -14,14 +14,13 @@ import asyncio
 import pytest
 
 import wamd
+from tests.integration.client_helpers import pn, received
 from tests.integration.test_client_groups import (
     ALICE,
     BOB,
     CAROL,
     delivered_to,
     metadata_queries,
-    pn,
-    received,
     skdm_targets,
     trio,
 )

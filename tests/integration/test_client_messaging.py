@@ -13,17 +13,13 @@ from pathlib import Path
 import pytest
 
 import wamd
-from tests.integration.client_helpers import Recorder, link_by_qr, server_kwargs
+from tests.integration.client_helpers import Recorder, link_by_qr, pn, server_kwargs
 from wamd.binary import Node
 from wamd.errors import MessageRejectedError, UsageError
 from wamd.testing import FakeServer
 
 ALICE = "15550001111"
 BOB = "15550002222"
-
-
-def pn(number: str) -> str:
-    return f"{number}@s.whatsapp.net"
 
 
 @dataclass
