@@ -22,7 +22,6 @@ from wamd.pairing import normalize_phone_number, print_qr
 
 __all__ = [
     "add_pair_command",
-    "exchange_texts",
     "run_demo",
     "run_pair",
 ]
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from wamd.testing import FakeServer
 
 _DEMO_PHONE = "15550001111"
-SECOND_PHONE = "15550002222"
+_SECOND_PHONE = "15550002222"
 _WAIT = 10.0
 E = TypeVar("E", bound=wamd.Event)
 
@@ -157,7 +156,7 @@ async def run_demo(out: TextIO) -> int:
                 say("logging in again to message a second account")
                 async with wamd.connect(handle, url=url, server_root_key=root) as conn:
                     await conn.wait_connected(30)
-                    if not await exchange_texts(conn, server, say):
+                    if not await _exchange_texts(conn, server, say):
                         return 1
         logins = [r.outcome for r in server.logins]
         say(f"server saw logins: {', '.join(logins)}")
@@ -243,7 +242,7 @@ async def _one_way(
     say(f"delivery receipt for {msg_id} from {receipt.sender}")
 
 
-async def exchange_texts(first: wamd.Connection, server: FakeServer, say: Say) -> bool:
+async def _exchange_texts(first: wamd.Connection, server: FakeServer, say: Say) -> bool:
     """Link a second account (memory store) and trade texts with ``first`` both ways.
 
     Returns True when both texts were decrypted and both delivery receipts came back.
@@ -252,11 +251,11 @@ async def exchange_texts(first: wamd.Connection, server: FakeServer, say: Say) -
     if me is None:
         say("unexpected: the first device is not linked")
         return False
-    phone = server.phone(SECOND_PHONE, push_name="Second Phone")
+    phone = server.phone(_SECOND_PHONE, push_name="Second Phone")
     first_user = str(Jid.parse(me.id).to_non_ad())
 
     async def scan(qr: str) -> None:
-        say(f"second account: QR code, scanned by the phone +{SECOND_PHONE}")
+        say(f"second account: QR code, scanned by the phone +{_SECOND_PHONE}")
         await phone.scan(qr)
 
     auth = await wamd.memory_auth_state()
