@@ -19,7 +19,7 @@ from wamd.binary import Jid, Node
 from wamd.binary.jid import DEFAULT_USER_SERVER, LID_SERVER
 from wamd.crypto import generate_key_pair, sign
 from wamd.errors import JidError
-from wamd.testing.connection import SERVER_JID
+from wamd.testing.connection import result
 from wamd.testing.state import Account, Device, SignedPreKey
 
 if TYPE_CHECKING:
@@ -165,9 +165,7 @@ class Directory:
         answered = [Node(p, {"refresh": USYNC_REFRESH}) for p in protocols if p in _ANSWERED]
         attrs = {k: v for k, v in usync.attrs.items() if k in _ECHOED}
         body = Node("usync", attrs, [Node("result", {}, answered), Node("list", {}, users)])
-        return Node(
-            "iq", {"from": SERVER_JID, "type": "result", "id": request.attrs.get("id", "")}, [body]
-        )
+        return result(request, [body])
 
     def _usync_user(self, user: Node, protocols: list[str], now: int) -> Node:
         jid = user.attrs.get("jid")
@@ -223,11 +221,7 @@ class Directory:
             users.append(Node("user", {"jid": jid}, self._bundle(device)))
             if address.device != 0 and len(device.pre_keys) < PRE_KEY_LOW:
                 low.append(address)
-        reply = Node(
-            "iq",
-            {"from": SERVER_JID, "type": "result", "id": request.attrs.get("id", "")},
-            [Node("list", {}, users)],
-        )
+        reply = result(request, [Node("list", {}, users)])
         self._server.notify()
         return reply, low
 
