@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from tests.servers import PostgresServer, require_postgres
+from tests.unit.auth.child import held_by_child
 from wamd.auth import use_postgres_auth_state
 from wamd.auth.backends._remote import lock_number
 from wamd.auth.backends.postgres import SCHEMA_VERSION, PostgresBackend
@@ -34,7 +32,6 @@ from wamd.errors import (
 )
 
 KEY = bytes(range(32))
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -107,34 +104,12 @@ async def test_second_opener_is_locked_out_until_the_first_closes(dsn: str) -> N
 
 
 async def test_lock_frees_when_the_holding_process_is_killed(dsn: str) -> None:
-    script = textwrap.dedent(
-        f"""
-        import asyncio, sys
-        from wamd.auth.backends.postgres import PostgresBackend
-        async def main():
-            backend = await PostgresBackend.open({dsn!r}, "killed")
-            await backend.write({{"session": {{"x": b"held"}}}})
-            print("ready", flush=True)
-            await asyncio.sleep(60)
-        asyncio.run(main())
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=ROOT
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
-        assert line.strip() == b"ready"
+    async with held_by_child(
+        "from wamd.auth.backends.postgres import PostgresBackend",
+        f"PostgresBackend.open({dsn!r}, 'killed')",
+    ):
         with pytest.raises(StoreLockedError):
             await PostgresBackend.open(dsn, "killed")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
     backend = None
     for _ in range(100):  # the server notices the closed socket at once; bounded anyway
         try:

@@ -15,17 +15,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from tests.servers import RedisServer, require_redis
+from tests.unit.auth.child import held_by_child
 from wamd.auth import use_redis_auth_state
 from wamd.auth.backends.redis import SCHEMA_VERSION, RedisBackend
 from wamd.auth.creds import init_auth_creds
@@ -39,7 +37,6 @@ from wamd.errors import (
 )
 
 KEY = bytes(range(32))
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -113,36 +110,12 @@ async def test_the_lease_is_renewed_while_open(server: RedisServer, prefix: str)
 
 
 async def test_lease_of_a_killed_process_runs_out(server: RedisServer, prefix: str) -> None:
-    script = textwrap.dedent(
-        f"""
-        import asyncio
-        from wamd.auth.backends.redis import RedisBackend
-        async def main():
-            backend = await RedisBackend.open(
-                {server.url!r}, "killed", prefix={prefix!r}, lease_ms=1000
-            )
-            await backend.write({{"session": {{"x": b"held"}}}})
-            print("ready", flush=True)
-            await asyncio.sleep(60)
-        asyncio.run(main())
-        """
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=ROOT
-    )
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
-        assert line.strip() == b"ready"
+    async with held_by_child(
+        "from wamd.auth.backends.redis import RedisBackend",
+        f"RedisBackend.open({server.url!r}, 'killed', prefix={prefix!r}, lease_ms=1000)",
+    ):
         with pytest.raises(StoreLockedError, match="lease"):
             await _open(server, prefix, "killed")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
     backend = None
     for _ in range(60):  # bounded: the 1 s lease must run out well within 3 s
         try:
