@@ -38,8 +38,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import wamd.auth
-from wamd.auth import AuthHandle, use_native_file_auth_state
+from wamd.auth import AuthHandle, use_multi_file_auth_state, use_native_file_auth_state
 
 WORKERS = 4
 CREDS_EVERY = 7
@@ -53,21 +52,15 @@ async def _open_native_encrypted(folder: Path) -> AuthHandle:
     return await use_native_file_auth_state(folder / "store.db", "crash", encryption_key=b"k" * 32)
 
 
-def _openers() -> dict[str, Callable[[Path], Awaitable[AuthHandle]]]:
-    openers: dict[str, Callable[[Path], Awaitable[AuthHandle]]] = {
-        "native": _open_native,
-        "native-encrypted": _open_native_encrypted,
-    }
-    use_multi_file = getattr(wamd.auth, "use_multi_file_auth_state", None)
-    if use_multi_file is None:  # not there until the Baileys-folder backend lands
-        return openers
+async def _open_baileys(folder: Path) -> AuthHandle:
+    return await use_multi_file_auth_state(folder / "baileys")
 
-    async def _open_baileys(folder: Path) -> AuthHandle:
-        handle: AuthHandle = await use_multi_file(folder / "baileys")
-        return handle
 
-    openers["baileys"] = _open_baileys
-    return openers
+OPENERS: dict[str, Callable[[Path], Awaitable[AuthHandle]]] = {
+    "native": _open_native,
+    "native-encrypted": _open_native_encrypted,
+    "baileys": _open_baileys,
+}
 
 
 def pre_key_id(worker: int, n: int) -> str:
@@ -229,10 +222,9 @@ def main() -> int:
     parser.add_argument("--max-ms", type=float, default=150.0)
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
-    openers = _openers()
-    if args.backend not in openers:
-        parser.error(f"unknown backend {args.backend!r}; have {sorted(openers)}")
-    opener = openers[args.backend]
+    if args.backend not in OPENERS:
+        parser.error(f"unknown backend {args.backend!r}; have {sorted(OPENERS)}")
+    opener = OPENERS[args.backend]
     rng = random.Random(args.seed)
     args.dir.mkdir(parents=True, exist_ok=True)
     reported: dict[int, int] = {}

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import wamd.auth
-
 HARNESS = Path(__file__).with_name("crash_harness.py")
 
 # (backend, rounds in the CI run): keeps the whole file well under a minute.
@@ -51,14 +49,8 @@ def _run_harness(backend: str, folder: Path, rounds: int, seed: int) -> dict[str
     return summary
 
 
-def _skip_if_missing(backend: str) -> None:
-    if backend == "baileys" and not hasattr(wamd.auth, "use_multi_file_auth_state"):
-        pytest.skip("the Baileys-folder backend has not landed yet")
-
-
 @pytest.mark.parametrize("backend", sorted(CI_ROUNDS))
 def test_killed_writer_never_loses_or_half_applies_a_commit(backend: str, tmp_path: Path) -> None:
-    _skip_if_missing(backend)
     rounds = CI_ROUNDS[backend]
     summary = _run_harness(backend, tmp_path, rounds, seed=20261125)
     assert summary["rounds"] == rounds
@@ -73,6 +65,5 @@ def test_killed_writer_never_loses_or_half_applies_a_commit(backend: str, tmp_pa
 @pytest.mark.skipif(not os.environ.get("WAMD_SLOW"), reason="set WAMD_SLOW=1 (minutes per backend)")
 @pytest.mark.parametrize("backend", sorted(CI_ROUNDS))
 def test_killed_writer_many_more_rounds(backend: str, tmp_path: Path) -> None:
-    _skip_if_missing(backend)
     summary = _run_harness(backend, tmp_path, 1500, seed=7)
     assert summary["rounds"] == 1500
