@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from wamd.auth import AuthState, KeyCategory
 from wamd.binary import Node
-from wamd.crypto import KeyPair
+from wamd.crypto import DJB_TYPE, KeyPair
 from wamd.errors import CorruptStoreError
+from wamd.messages.prekeys import pre_key_node, signed_pre_key_node
 from wamd.signal.keys import generate_pre_keys
 
 __all__ = [
@@ -139,29 +140,10 @@ def pre_key_upload_node(state: AuthState, keys: list[tuple[int, KeyPair]]) -> No
         {"xmlns": "encrypt", "type": "set", "to": _SERVER},
         [
             Node("registration", {}, creds.registration_id.to_bytes(4, "big")),
-            Node("type", {}, b"\x05"),
+            Node("type", {}, bytes((DJB_TYPE,))),
             Node("identity", {}, creds.signed_identity_key.public),
-            Node(
-                "list",
-                {},
-                [
-                    Node(
-                        "key",
-                        {},
-                        [Node("id", {}, i.to_bytes(3, "big")), Node("value", {}, pair.public)],
-                    )
-                    for i, pair in keys
-                ],
-            ),
-            Node(
-                "skey",
-                {},
-                [
-                    Node("id", {}, spk.key_id.to_bytes(3, "big")),
-                    Node("value", {}, spk.key_pair.public),
-                    Node("signature", {}, spk.signature),
-                ],
-            ),
+            Node("list", {}, [pre_key_node(i, pair.public) for i, pair in keys]),
+            signed_pre_key_node(spk.key_id, spk.key_pair.public, spk.signature),
         ],
     )
 

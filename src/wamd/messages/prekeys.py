@@ -4,6 +4,8 @@
 :func:`parse_key_fetch_reply` reads the bundles out of the answer (keys come 32 bytes on
 the wire and are 0x05-prefixed here). An ``<error>`` for any device raises
 :class:`~wamd.errors.PreKeyFetchError`, as WhatsApp Web aborts the send then.
+:func:`pre_key_node` and :func:`signed_pre_key_node` write our own keys in the same form
+(pre-key upload, retry receipt).
 """
 
 from __future__ import annotations
@@ -14,10 +16,41 @@ from wamd.binary import S_WHATSAPP_NET, Node
 from wamd.errors import InvalidKeyError, PreKeyFetchError, StanzaError, UsageError
 from wamd.signal.keys import PreKeyBundle
 
-__all__ = ["build_key_fetch", "parse_key_fetch_reply"]
+__all__ = [
+    "build_key_fetch",
+    "parse_key_fetch_reply",
+    "pre_key_node",
+    "signed_pre_key_node",
+    "uint_bytes",
+]
 
 _KEY_LEN = 32
 _SIGNATURE_LEN = 64
+
+
+def uint_bytes(value: int, size: int) -> bytes:
+    """``value`` as ``size`` big-endian bytes (UsageError if it does not fit)."""
+    if not 0 <= value < 1 << (8 * size):
+        raise UsageError(f"{value} does not fit in {size} bytes")
+    return value.to_bytes(size, "big")
+
+
+def pre_key_node(key_id: int, public: bytes) -> Node:
+    """A one-time pre-key on the wire: ``<key><id/><value/></key>`` (3-byte id)."""
+    return Node("key", {}, [Node("id", {}, uint_bytes(key_id, 3)), Node("value", {}, public)])
+
+
+def signed_pre_key_node(key_id: int, public: bytes, signature: bytes) -> Node:
+    """A signed pre-key on the wire: ``<skey><id/><value/><signature/></skey>``."""
+    return Node(
+        "skey",
+        {},
+        [
+            Node("id", {}, uint_bytes(key_id, 3)),
+            Node("value", {}, public),
+            Node("signature", {}, signature),
+        ],
+    )
 
 
 def build_key_fetch(

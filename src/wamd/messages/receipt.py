@@ -15,6 +15,7 @@ from wamd.binary import Node
 from wamd.crypto import DJB_TYPE
 from wamd.errors import InvalidKeyError, StanzaError, UsageError
 from wamd.events import Receipt
+from wamd.messages.prekeys import pre_key_node, signed_pre_key_node, uint_bytes
 from wamd.signal.keys import PreKey, PreKeyBundle
 
 __all__ = [
@@ -100,32 +101,15 @@ class RetryKeys:
             [
                 Node("type", {}, bytes((DJB_TYPE,))),
                 Node("identity", {}, self.identity),
-                Node(
-                    "key",
-                    {},
-                    [
-                        Node("id", {}, _uint(self.pre_key.key_id, 3)),
-                        Node("value", {}, self.pre_key.key_pair.public),
-                    ],
-                ),
-                Node(
-                    "skey",
-                    {},
-                    [
-                        Node("id", {}, _uint(self.signed_pre_key_id, 3)),
-                        Node("value", {}, self.signed_pre_key_public),
-                        Node("signature", {}, self.signed_pre_key_signature),
-                    ],
+                pre_key_node(self.pre_key.key_id, self.pre_key.key_pair.public),
+                signed_pre_key_node(
+                    self.signed_pre_key_id,
+                    self.signed_pre_key_public,
+                    self.signed_pre_key_signature,
                 ),
                 Node("device-identity", {}, self.device_identity),
             ],
         )
-
-
-def _uint(value: int, size: int) -> bytes:
-    if not 0 <= value < 1 << (8 * size):
-        raise UsageError(f"{value} does not fit in {size} bytes")
-    return value.to_bytes(size, "big")
 
 
 def build_retry_receipt(
@@ -152,7 +136,7 @@ def build_retry_receipt(
     retry_attrs.update({"v": _RETRY_VERSION, "error": "0"})
     content = [
         Node("retry", retry_attrs),
-        Node("registration", {}, _uint(registration_id, 4)),
+        Node("registration", {}, uint_bytes(registration_id, 4)),
     ]
     if keys is not None:
         content.append(keys.node())
