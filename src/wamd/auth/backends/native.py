@@ -156,8 +156,8 @@ def _chunk_sizes(n: int) -> list[int]:
     return sizes
 
 
-def _create_or_migrate(conn: sqlite3.Connection, where: str, target: int = SCHEMA_VERSION) -> int:
-    """Bring the schema of ``conn`` to ``target``; returns the version found."""
+def _create_or_migrate(conn: sqlite3.Connection, where: str) -> None:
+    """Create the schema of ``conn``, or migrate it forward; refuse a newer one."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -176,7 +176,7 @@ def _create_or_migrate(conn: sqlite3.Connection, where: str, target: int = SCHEM
                 f"{where} has schema version {found}, newer than this wamd supports "
                 f"({SCHEMA_VERSION}); upgrade wamd to open it"
             )
-        for version in range(found + 1, target + 1):
+        for version in range(found + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("UPDATE wamd_schema SET version = ?", (version,))
@@ -187,9 +187,8 @@ def _create_or_migrate(conn: sqlite3.Connection, where: str, target: int = SCHEM
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    if 0 < found < target:
-        _log.info("migrated %s from schema version %d to %d", where, found, target)
-    return found
+    if 0 < found < SCHEMA_VERSION:
+        _log.info("migrated %s from schema version %d to %d", where, found, SCHEMA_VERSION)
 
 
 def _prepare_path(path: Path) -> None:
