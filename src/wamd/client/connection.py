@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from wamd._proto.message_pb2 import Message as MessageProto
 from wamd.auth import AuthHandle, AuthState
-from wamd.binary import Node
+from wamd.binary import S_WHATSAPP_NET, Node
 from wamd.client import handlers as _handlers
 from wamd.client import messaging as _messaging
 from wamd.client.config import ClientConfig
@@ -54,7 +54,6 @@ from wamd.pairing import PayloadOptions, build_login_payload, build_registration
 __all__ = ["Connection"]
 
 E = TypeVar("E", bound=Event)
-SERVER_JID = "@s.whatsapp.net"
 
 _LOGGED_OUT_CODES = frozenset({401, 403})
 
@@ -570,7 +569,7 @@ class Connection:
                 return
             ping = Node(
                 "iq",
-                {"id": self.next_id(), "to": SERVER_JID, "type": "get", "xmlns": "w:p"},
+                {"id": self.next_id(), "to": S_WHATSAPP_NET, "type": "get", "xmlns": "w:p"},
                 [Node("ping")],
             )
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from wamd.binary import Node
+from wamd.binary import S_WHATSAPP_NET, Node
 from wamd.errors import JidError, StanzaError, WamdError
 from wamd.events import Event, GroupParticipantsUpdate, GroupUpsert
 from wamd.messages import build_ack
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["on_dirty_groups", "on_group_notification"]
 
-_SERVER_JID = "@s.whatsapp.net"
 _DIRTY_XMLNS = "urn:xmpp:whatsapp:dirty"
 
 
@@ -82,7 +81,7 @@ async def on_dirty_groups(conn: Connection, timestamp: str | None = None) -> Non
             await conn.emit(GroupParticipantsUpdate(group, "remove", us, None, stamp))
     clean = Node(
         "iq",
-        {"to": _SERVER_JID, "type": "set", "xmlns": _DIRTY_XMLNS},
+        {"to": S_WHATSAPP_NET, "type": "set", "xmlns": _DIRTY_XMLNS},
         [Node("clean", {"type": "groups"})],
     )
     try:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from wamd.auth import KeyCategory
 from wamd.auth.creds import AuthCreds, init_auth_creds
-from wamd.binary import Jid, Node
+from wamd.binary import S_WHATSAPP_NET, Jid, Node
 from wamd.client import group_events, linking, login, messaging
 from wamd.client.linking import LinkingState
 from wamd.errors import JidError, WamdError
@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 Handler = Callable[["Connection", Node], Awaitable[None]]
-SERVER_JID = "@s.whatsapp.net"
 
 
 def is_linked(creds: AuthCreds) -> bool:
@@ -96,7 +95,7 @@ async def _ib(conn: Connection, node: Node) -> None:
 
 
 async def _notification(conn: Connection, node: Node) -> None:
-    attrs = {"id": node.attrs.get("id", ""), "to": node.attrs.get("from", SERVER_JID)}
+    attrs = {"id": node.attrs.get("id", ""), "to": node.attrs.get("from", S_WHATSAPP_NET)}
     attrs["class"] = "notification"
     if "type" in node.attrs:
         attrs["type"] = node.attrs["type"]
@@ -106,7 +105,7 @@ async def _notification(conn: Connection, node: Node) -> None:
 
 
 async def _server_ping(conn: Connection, node: Node) -> None:
-    reply = {"to": node.attrs.get("from", SERVER_JID), "type": "result"}
+    reply = {"to": node.attrs.get("from", S_WHATSAPP_NET), "type": "result"}
     reply["id"] = node.attrs.get("id", "")
     await conn.send_node(Node("iq", reply))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wamd.auth.creds import Contact, SignalIdentity
-from wamd.binary import Node
+from wamd.binary import S_WHATSAPP_NET, Node
 from wamd.errors import PairingCheckError, PairingError, QueryError, WamdError
 from wamd.events import Authenticated, AuthFailure, PairingCode, QRCode
 from wamd.pairing import (
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from wamd.client.connection import Connection
 
 __all__ = ["LinkingState", "on_link_code_notification", "on_pair_device", "on_pair_success"]
-
-SERVER_JID = "@s.whatsapp.net"
 
 
 @dataclass(slots=True)
@@ -74,7 +72,9 @@ async def _call(callback: Callback | None, value: str, conn: Connection, what: s
 
 async def on_pair_device(conn: Connection, node: Node) -> None:
     """``<iq type=set><pair-device><ref>…``: ack, then show QR codes or ask for a code."""
-    await conn.send_node(Node("iq", {"to": SERVER_JID, "type": "result", "id": node.attrs["id"]}))
+    await conn.send_node(
+        Node("iq", {"to": S_WHATSAPP_NET, "type": "result", "id": node.attrs["id"]})
+    )
     pair_device = node.get_child("pair-device")
     refs = [r.content_bytes() or b"" for r in (pair_device.children("ref") if pair_device else [])]
     refs = [r for r in refs if r]
@@ -140,7 +140,7 @@ async def _start_code_pairing(conn: Connection) -> None:
     )
     hello = Node(
         "iq",
-        {"to": SERVER_JID, "type": "set", "xmlns": "md"},
+        {"to": S_WHATSAPP_NET, "type": "set", "xmlns": "md"},
         [
             Node(
                 "link_code_companion_reg",
@@ -204,7 +204,7 @@ async def on_link_code_notification(conn: Connection, node: Node) -> None:
         await conn.query(
             Node(
                 "iq",
-                {"to": SERVER_JID, "type": "set", "xmlns": "md"},
+                {"to": S_WHATSAPP_NET, "type": "set", "xmlns": "md"},
                 [
                     Node(
                         "link_code_companion_reg",
@@ -254,7 +254,7 @@ async def on_pair_success(conn: Connection, node: Node) -> None:
         conn.log.warning("refused a pair-success: %s", exc)
         error = Node(
             "iq",
-            {"to": SERVER_JID, "type": "error", "id": iq_id},
+            {"to": S_WHATSAPP_NET, "type": "error", "id": iq_id},
             [Node("error", {"code": code, "text": text})],
         )
         await conn.send_node(error)
@@ -285,7 +285,7 @@ async def on_pair_success(conn: Connection, node: Node) -> None:
     await conn.emit(Authenticated(jid, platform, lid, biz_name))
     reply = Node(
         "iq",
-        {"to": SERVER_JID, "type": "result", "id": iq_id},
+        {"to": S_WHATSAPP_NET, "type": "result", "id": iq_id},
         [
             Node(
                 "pair-device-sign",
@@ -306,7 +306,7 @@ def _child_bytes(node: Node, tag: str) -> bytes:
 
 
 async def _ack(conn: Connection, node: Node) -> None:
-    attrs = {"id": node.attrs.get("id", ""), "to": node.attrs.get("from", SERVER_JID)}
+    attrs = {"id": node.attrs.get("id", ""), "to": node.attrs.get("from", S_WHATSAPP_NET)}
     attrs["class"] = node.tag
     if "type" in node.attrs:
         attrs["type"] = node.attrs["type"]

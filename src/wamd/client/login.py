@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from wamd.auth import KeyCategory
-from wamd.binary import Jid, Node
+from wamd.binary import S_WHATSAPP_NET, Jid, Node
 from wamd.client.prekeys import (
     MIN_PRE_KEY_COUNT,
     newest_pre_key_missing,
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["on_encrypt_notification", "on_success", "upload_pre_keys"]
 
-SERVER_JID = "@s.whatsapp.net"
 _WEEK_MS = 7 * 24 * 3600 * 1000
 _THREE_DAYS_MS = 3 * 24 * 3600 * 1000
 
@@ -43,7 +42,7 @@ async def on_success(conn: Connection, node: Node) -> None:
         count_reply = await conn.query(
             Node(
                 "iq",
-                {"to": SERVER_JID, "type": "get", "xmlns": "encrypt"},
+                {"to": S_WHATSAPP_NET, "type": "get", "xmlns": "encrypt"},
                 [Node("count")],
             )
         )
@@ -53,10 +52,10 @@ async def on_success(conn: Connection, node: Node) -> None:
         if count <= target or await newest_pre_key_missing(conn.state):
             await upload_pre_keys(conn, target)
         await conn.query(
-            Node("iq", {"to": SERVER_JID, "type": "set", "xmlns": "passive"}, [Node("active")])
+            Node("iq", {"to": S_WHATSAPP_NET, "type": "set", "xmlns": "passive"}, [Node("active")])
         )
         digest = await conn.query(
-            Node("iq", {"to": SERVER_JID, "type": "get", "xmlns": "encrypt"}, [Node("digest")])
+            Node("iq", {"to": S_WHATSAPP_NET, "type": "get", "xmlns": "encrypt"}, [Node("digest")])
         )
         if digest.get_child("digest") is None:
             await upload_pre_keys(conn, MIN_PRE_KEY_COUNT)
@@ -87,7 +86,7 @@ async def on_encrypt_notification(conn: Connection, node: Node) -> None:
     except (WamdError, ValueError) as exc:
         conn.log.warning("pre-key refill failed: %s", exc)
     finally:
-        attrs = {"id": node.attrs.get("id", ""), "to": node.attrs.get("from", SERVER_JID)}
+        attrs = {"id": node.attrs.get("id", ""), "to": node.attrs.get("from", S_WHATSAPP_NET)}
         attrs.update({"class": "notification", "type": "encrypt"})
         await conn.send_node(Node("ack", attrs))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wamd.auth import AuthState, KeyCategory
-from wamd.binary import Node
+from wamd.binary import S_WHATSAPP_NET, Node
 from wamd.crypto import DJB_TYPE, KeyPair
 from wamd.errors import CorruptStoreError
 from wamd.messages.prekeys import pre_key_node, signed_pre_key_node
@@ -34,7 +34,6 @@ INITIAL_PRE_KEY_COUNT = 812
 MIN_PRE_KEY_COUNT = 5
 """Refill size, and the server count at or below which a refill happens."""
 _MAX_ID = 1 << 24
-_SERVER = "@s.whatsapp.net"
 
 
 def upload_target(server_count: int) -> int:
@@ -137,7 +136,7 @@ def pre_key_upload_node(state: AuthState, keys: list[tuple[int, KeyPair]]) -> No
     spk = creds.signed_pre_key
     return Node(
         "iq",
-        {"xmlns": "encrypt", "type": "set", "to": _SERVER},
+        {"xmlns": "encrypt", "type": "set", "to": S_WHATSAPP_NET},
         [
             Node("registration", {}, creds.registration_id.to_bytes(4, "big")),
             Node("type", {}, bytes((DJB_TYPE,))),
