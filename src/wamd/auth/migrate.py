@@ -238,6 +238,14 @@ def account_label(creds: AuthCreds) -> str:
     return f"unpaired device (identity {ident}…)"
 
 
+async def _all_ids(backend: StorageBackend) -> dict[str, list[str]]:
+    """Every stored id per category, sorted (a Baileys folder is listed once, not per category)."""
+    if isinstance(backend, BaileysFolderBackend):
+        found = (await backend.inventory()).ids
+        return {c: sorted(found.get(c, ())) for c in CATEGORIES}
+    return {c: sorted(await backend.list_ids(c)) for c in CATEGORIES}
+
+
 async def _read_all(
     backend: StorageBackend, ids: dict[str, list[str]], tick: Callable[[int], None]
 ) -> dict[str, dict[str, bytes]]:
@@ -293,7 +301,7 @@ async def migrate(
         if progress is not None:
             progress(done, max(total_hint, done))
 
-    src_ids = {c: sorted(await source.list_ids(c)) for c in CATEGORIES}
+    src_ids = await _all_ids(source)
     # Reading, then (unless this is a dry run) verifying, every key once.
     total_hint = sum(len(v) for v in src_ids.values()) * (1 if dry_run else 2)
     values = await _read_all(source, src_ids, tick)
@@ -305,9 +313,10 @@ async def migrate(
     )
     changes: dict[str, dict[str, bytes | None]] = {}
     undo: dict[str, dict[str, bytes | None]] = {}
+    dst_all = await _all_ids(destination)
     for category in CATEGORIES:
         wanted = values[category]
-        dst_ids = set(await destination.list_ids(category))
+        dst_ids = set(dst_all[category])
         current = await destination.read(category, sorted(dst_ids | set(wanted)))
         result = CategoryResult(source=len(wanted))
         delta: dict[str, bytes | None] = {}
@@ -383,8 +392,9 @@ async def _verify(
     back = await destination.load_creds()
     if back != creds:
         raise MigrationError("verification failed: the creds read back differ from the source")
+    dst_all = await _all_ids(destination)
     for category, wanted in values.items():
-        ids = sorted(await destination.list_ids(category))
+        ids = dst_all[category]
         if ids != sorted(wanted):
             raise MigrationError(
                 f"verification failed: {category} ids in the destination differ from the source"
