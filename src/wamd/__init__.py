@@ -71,4 +71,4 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
-"""(package under construction)."""
+"""The installed wamd version (a development release until 0.1.0)."""
