@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from wamd._proto import decode_proto
 from wamd._proto.client_payload_pb2 import ClientPayload
-from wamd.binary import Node, decode_node, encode_node
+from wamd.binary import S_WHATSAPP_NET, Node, decode_node, encode_node
 from wamd.errors import PairingError, ProtoDecodeError, WamdError
 from wamd.noise import FrameReader, NoiseResponder, TransportCipher
 from wamd.pairing import LoginPayload, RegistrationPayload, parse_client_payload
@@ -39,7 +39,7 @@ __all__ = ["SERVER_JID", "FakeConnection", "Phase", "error_reply", "result"]
 
 log = logging.getLogger(__name__)
 
-SERVER_JID = "@s.whatsapp.net"
+SERVER_JID = S_WHATSAPP_NET
 """The server's JID as written in ``from`` attributes (a JID with an empty user)."""
 
 CLOSE_DELAY = 0.15
